@@ -1,0 +1,47 @@
+"""Every number and label map of RULES.md, in one place, with the notices' values as defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+PUBLIC = "public"
+PROFESSIONAL = "professional"
+
+DEFAULT_LABELS: Mapping[str, str] = MappingProxyType(
+    {
+        "公需科目": PUBLIC,
+        "公需课": PUBLIC,
+        "公需": PUBLIC,
+        "PUBLIC": PUBLIC,
+        "专业科目": PROFESSIONAL,
+        "专业课": PROFESSIONAL,
+        "专业": PROFESSIONAL,
+        "PROFESSIONAL": PROFESSIONAL,
+        "乡村振兴": PROFESSIONAL,  # ningyang 二(二)
+        "RURAL": PROFESSIONAL,
+    }
+)
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    """RULES.md's numbers; change them here (or pass another instance), never in the rules."""
+
+    public_required: float = 30.0  # R1
+    professional_required: float = 60.0  # R1
+    annual_required: float = 90.0  # R1
+    enterprise_exempt_years: tuple[int, ...] = (2022,)  # R2
+    enterprise_exempt_city: str = "taian"  # R2
+    daily_cap: float = 8.0  # R7
+    selfstudy_cap: float = 40.0  # R8 (unit registration forms, a later source)
+    conversion_hours: float = 10.0  # R9
+    conversion_cap: float = 30.0  # R9
+    first_year: int = 2017  # R12
+    makeup_first_year: int = 2018  # R11
+    makeup_last_year: int = 2021  # R11
+    makeup_cities: tuple[str, ...] = ("taian",)  # R11
+    max_hours: float = 100.0  # R13
+    labels: Mapping[str, str] = field(default_factory=lambda: DEFAULT_LABELS)  # R4
+    all_professional_platforms: tuple[str, ...] = ("yt_samet",)  # R4: field names as labels

@@ -1,0 +1,1 @@
+"""One place for every column name: raw records, ledger frames, platforms and tables."""
