@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -79,7 +80,7 @@ class ConnectorError(RuntimeError):
         self.platform, self.url, self.problem = platform, _redact(url), problem
         if isinstance(body, bytes):
             body = body[:SNIPPET_CHARS].decode("utf-8", errors="replace")
-        self.snippet = body[:SNIPPET_CHARS]
+        self.snippet = ID_NUMBER.sub(_mask_match, body[:SNIPPET_CHARS])
         message = f"[{platform}] {problem} at {self.url}"
         if self.snippet:
             message += f": {self.snippet!r}"
@@ -104,6 +105,14 @@ class TransientError(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+ID_NUMBER = re.compile(r"(?<!\d)(\d{6})\d{8}(\d{3}[\dXx])(?!\d)")
+
+
+def _mask_match(match: re.Match[str]) -> str:
+    """C6: an ID number in an error snippet shows as `370921********123X`."""
+    return f"{match[1]}********{match[2]}"
 
 
 def _redact(url: str) -> str:

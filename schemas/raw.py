@@ -65,7 +65,7 @@ def natural_key(parts: Iterable[pd.Series]) -> pd.Series:
     columns = [p.astype("str").fillna("") for p in parts]
     joined = columns[0].str.cat(columns[1:], sep="\x1f") if len(columns) > 1 else columns[0]
     return pd.Series(
-        [hashlib.blake2b(s.encode(), digest_size=10).hexdigest() for s in joined],
+        [hashlib.blake2b(s.encode(), digest_size=10).hexdigest() for s in joined.tolist()],
         index=joined.index,
         dtype="str",
     )

@@ -56,7 +56,7 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'xueshi.db'}"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest) -> str:
     """Run the test once on SQLite and once on PostgreSQL."""
     return request.getfixturevalue(f"{request.param}_url")

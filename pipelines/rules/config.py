@@ -25,6 +25,14 @@ DEFAULT_LABELS: Mapping[str, str] = MappingProxyType(
 )
 
 
+# C1: the 34 province-level prefixes of GB/T 2260 (county codes are deliberately not checked).
+PROVINCE_CODES: frozenset[str] = frozenset(
+    [str(c) for c in (11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37)]
+    + [str(c) for c in (41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54, 61, 62, 63, 64, 65)]
+    + ["71", "81", "82"]
+)
+
+
 @dataclass(frozen=True)
 class RulesConfig:
     """RULES.md's numbers; change them here (or pass another instance), never in the rules."""
@@ -43,5 +51,9 @@ class RulesConfig:
     makeup_last_year: int = 2021  # R11
     makeup_cities: tuple[str, ...] = ("taian",)  # R11
     max_hours: float = 100.0  # R13
+    hours_step: float = 0.1  # R13
+    hours_step_tolerance: float = 1e-6  # R13, docs/decisions.md
     labels: Mapping[str, str] = field(default_factory=lambda: DEFAULT_LABELS)  # R4
     all_professional_platforms: tuple[str, ...] = ("yt_samet",)  # R4: field names as labels
+    province_codes: frozenset[str] = PROVINCE_CODES  # C1
+    min_birth_year: int = 1900  # C1

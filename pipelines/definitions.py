@@ -1,0 +1,25 @@
+"""The one Definitions object: loaded by workspace.yaml, `dg` ([tool.dg]) and the `xueshi` CLI."""
+
+from __future__ import annotations
+
+import warnings
+
+import dagster as dg
+
+from pipelines.assets import ledger, nightly_sync, provincial_files, raw_assets, sync_job
+from pipelines.checks import checks
+from pipelines.resources import Database, Platforms, ProvincialOutput
+
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+defs = dg.Definitions(
+    assets=[*raw_assets, ledger, provincial_files],
+    asset_checks=checks,
+    jobs=[sync_job],
+    schedules=[nightly_sync],
+    resources={
+        "database": Database(),
+        "platforms": Platforms(),
+        "output": ProvincialOutput(),
+    },
+)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the xueshi database, run in code by `pipelines.store.Store.migrate`."""

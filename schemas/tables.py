@@ -1,0 +1,167 @@
+"""The database tables (PROVINCIAL.md), built from the frame schemas so a column is named once.
+
+Every table's columns come from a dtype mapping of `schemas.raw` or `schemas.ledger` plus the
+few columns only the database holds; `FRAME_DTYPES` is what `pipelines.store` reads back.
+Timestamps are `UtcDateTime`: PostgreSQL `timestamptz`, SQLite fixed-width UTC ISO text (so the
+text sorts in time order), read back in Asia/Shanghai on both.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from schemas.ledger import COMPLETION_DTYPES, HOURS_BANK_DTYPES, RECONCILIATION_DTYPES
+from schemas.raw import RAW_DTYPES, TIMESTAMP, TZ
+
+SQLITE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+"""How SQLite stores a timestamp: UTC, microseconds, `Z` (what `numpy.datetime_as_string` makes)."""
+
+_LOCAL = ZoneInfo(TZ)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware timestamp that both engines store as UTC and return in Asia/Shanghai.
+
+    Naive datetimes are refused: a time without an offset is ambiguous by the time it is stored.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(27))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: timestamps must carry an offset")
+        utc = value.astimezone(UTC)
+        return utc.strftime(SQLITE_TIME_FORMAT) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.astimezone(_LOCAL)
+
+
+STORED_RAW_DTYPES: dict[str, str] = {
+    **RAW_DTYPES,
+    "record_key": "str",
+    "first_seen_at": TIMESTAMP,
+    "last_seen_at": TIMESTAMP,
+}
+COMPLETION_TABLE_DTYPES: dict[str, str] = {**COMPLETION_DTYPES, "pull_year": "Int64"}
+RECONCILIATION_TABLE_DTYPES: dict[str, str] = {**RECONCILIATION_DTYPES, "run_at": TIMESTAMP}
+WATERMARK_DTYPES: dict[str, str] = {
+    "platform": "str",
+    "year": "int64",
+    "state": "str",  # the family's JSON state
+    "updated_at": TIMESTAMP,
+}
+SYNC_RUN_DTYPES: dict[str, str] = {
+    "run_id": "str",
+    "started_at": TIMESTAMP,
+    "finished_at": TIMESTAMP,
+    "years": "str",
+    "platforms": "str",
+    "status": "str",
+    "counts": "str",  # JSON
+}
+NAME_CONFLICT_DTYPES: dict[str, str] = {"id_number": "str", "names": "str"}
+
+FRAME_DTYPES: dict[str, dict[str, str]] = {
+    "raw_record": STORED_RAW_DTYPES,
+    "watermark": WATERMARK_DTYPES,
+    "completion": COMPLETION_TABLE_DTYPES,
+    "hours_bank": HOURS_BANK_DTYPES,
+    "reconciliation": RECONCILIATION_TABLE_DTYPES,
+    "name_conflict": NAME_CONFLICT_DTYPES,
+    "sync_run": SYNC_RUN_DTYPES,
+}
+"""Each table's columns, in order, as the pandas dtypes `pipelines.store` returns."""
+
+PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
+    "raw_record": ("record_key",),
+    "watermark": ("platform", "year"),
+    "completion": ("record_key",),
+    "hours_bank": ("id_number", "year"),
+    "reconciliation": ("run_id", "platform", "year"),
+    "name_conflict": ("id_number",),
+    "sync_run": ("run_id",),
+}
+
+_REQUIRED = frozenset({"platform", "source_key", "state"})
+_COUNT_COLUMNS = frozenset({"raw", "credited", "merged", "not_credited", "quarantined"})
+
+
+def _column_type(name: str, dtype: str) -> TypeEngine[Any]:
+    if dtype == TIMESTAMP:
+        return UtcDateTime()
+    if dtype == "str":
+        return Text()
+    if dtype == "float64":
+        return Float()
+    if dtype in {"bool", "boolean"}:
+        return Boolean()
+    if dtype in {"int64", "Int64"}:
+        return BigInteger() if name in _COUNT_COLUMNS else Integer()
+    raise TypeError(f"no column type for {name} ({dtype})")
+
+
+def _columns(dtypes: dict[str, str], primary_key: tuple[str, ...]) -> list[Column[Any]]:
+    """Keys, identities and non-nullable dtypes are NOT NULL; everything else may be null."""
+    return [
+        Column(
+            name,
+            _column_type(name, dtype),
+            primary_key=name in primary_key,
+            nullable=not (name in primary_key or name in _REQUIRED or dtype in {"bool", "int64"}),
+        )
+        for name, dtype in dtypes.items()
+    ]
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _table(name: str, *extra: Index) -> Table:
+    return Table(name, metadata, *_columns(FRAME_DTYPES[name], PRIMARY_KEYS[name]), *extra)
+
+
+raw_record = _table("raw_record", Index(None, "platform", "pull_year"))
+watermark = _table("watermark")
+completion = _table("completion", Index(None, "id_number"))
+hours_bank = _table("hours_bank")
+reconciliation = _table("reconciliation")
+name_conflict = _table("name_conflict")
+sync_run = _table("sync_run")
+
+TABLES: dict[str, Table] = dict(metadata.tables)

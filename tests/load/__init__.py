@@ -1,0 +1,1 @@
+"""Tests of the load and deliver stage: the database store and the provincial files."""

@@ -1,0 +1,173 @@
+"""Hostile text in every text column survives the database and the workbooks unchanged."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+from openpyxl.utils.escape import unescape
+from python_calamine import CalamineWorkbook
+
+from pipelines import provincial
+from pipelines.provincial import HOURS_HEADER
+from pipelines.store import NUL_REPLACEMENT, Store
+from schemas.ledger import COMPLETION_DTYPES
+from schemas.raw import RAW_DTYPES
+from tests.load.frames import bank, bank_row, id_number, ledger, ledger_row, raw_frame, raw_row
+
+CONTROL = "".join(chr(c) for c in [*range(1, 32), 127])
+HOSTILE: tuple[str, ...] = (
+    'O\'Brien "the" `quoted`',
+    "'; drop table x; --",
+    "x" * 10_000,
+    f"a{CONTROL}b",
+    "\r\nline\nbreaks\r",
+    "😀 emoji 👨‍👩‍👧",
+    "𠮷野家",
+    "=1+1",
+    "+1",
+    "-1",
+    "@SUM(A1)",
+    "\tTab first",
+    "\\N",
+    "NULL",
+    "",
+    "  spaced  ",
+    ",comma,",
+    "_x0041_",
+)
+PERSON = id_number("37092119800101001")
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    opened = Store.from_url(database_url)
+    opened.migrate()
+    yield opened
+    opened.dispose()
+
+
+def text_columns(dtypes: dict[str, str], *keep: str) -> list[str]:
+    return [c for c, t in dtypes.items() if t == "str" and c not in keep]
+
+
+def test_hostile_text_in_every_raw_column_reads_back_unchanged(store: Store) -> None:
+    columns = text_columns(RAW_DTYPES, "platform", "source_key")
+    rows = [raw_row(f"k{i}", **dict.fromkeys(columns, value)) for i, value in enumerate(HOSTILE)]
+    batch = raw_frame(*rows)
+
+    store.store_batch("ta_yx", 2022, batch, {"last": HOSTILE[1]})
+
+    stored = store.raw_records().set_index("source_key").loc[batch["source_key"]]
+    pd.testing.assert_frame_equal(
+        stored[columns].reset_index(drop=True), batch[columns].reset_index(drop=True)
+    )
+    assert store.watermark("ta_yx", 2022) == {"last": HOSTILE[1]}
+
+
+def test_hostile_text_in_every_ledger_column_reads_back_unchanged(store: Store) -> None:
+    columns = text_columns(COMPLETION_DTYPES, "record_key")
+    rows = [
+        ledger_row(f"k{i:02d}", PERSON, **dict.fromkeys(columns, value))
+        for i, value in enumerate(HOSTILE)
+    ]
+    completion = ledger(*rows)
+
+    store.replace_outputs(completion, bank(), pd.DataFrame({"id_number": [], "names": []}))
+
+    stored = store.read_table("completion")
+    pd.testing.assert_frame_equal(stored[columns], completion[columns])
+
+
+def test_nul_is_stored_as_the_replacement_character_on_both_engines(store: Store) -> None:
+    store.store_batch("ta_yx", 2022, raw_frame(raw_row("1", name="张\x00三")), {})
+
+    assert store.raw_records()["name"].tolist() == [f"张{NUL_REPLACEMENT}三"]
+
+
+CONTROL_ESCAPE = re.compile(r"_x(00[01][0-9A-Fa-f])_")
+
+
+def openpyxl_text(value: str | None, streaming: bool) -> str:
+    """Undo the OOXML `_xHHHH_` escapes that openpyxl leaves in a cell's text.
+
+    openpyxl returns inline strings (streamed sheets) raw, and shared strings (sheets built in
+    memory) with only the escaped underscore decoded, so there only control characters remain.
+    """
+    if value is None:
+        return ""
+    if streaming:
+        return unescape(value)
+    return CONTROL_ESCAPE.sub(lambda m: chr(int(m[1], 16)), value)
+
+
+@pytest.fixture(params=["in_memory", "streaming"])
+def hostile_workbook(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, bool]:
+    """An hours workbook whose every platform text is a hostile value, one per row."""
+    streaming = request.param == "streaming"
+    if streaming:
+        monkeypatch.setattr(provincial, "IN_MEMORY_ROWS", 0)
+    rows = [
+        ledger_row(
+            f"k{i:02d}",
+            PERSON,
+            course_title=value,
+            certificate_no=value,
+            completed_at=pd.Timestamp(f"2022-03-01 {i:02d}:00", tz="Asia/Shanghai"),
+        )
+        for i, value in enumerate(HOSTILE)
+    ]
+    person = bank_row(PERSON, name=HOSTILE[3], employer=HOSTILE[1])
+    manifest = provincial.write_provincial(ledger(*rows), bank(person), tmp_path)
+    return next(f.path for f in manifest.files if f.kind == "hours"), streaming
+
+
+def test_hostile_text_in_a_workbook_reads_back_unchanged_with_openpyxl(
+    hostile_workbook: tuple[Path, bool],
+) -> None:
+    path, streaming = hostile_workbook
+    sheet = openpyxl.load_workbook(path).active
+    title, certificate = HOURS_HEADER.index("项目名称") + 1, HOURS_HEADER.index("证书编号") + 1
+
+    rows = range(2, sheet.max_row + 1)
+
+    assert [openpyxl_text(sheet.cell(r, title).value, streaming) for r in rows] == list(HOSTILE)
+    assert [openpyxl_text(sheet.cell(r, certificate).value, streaming) for r in rows] == list(
+        HOSTILE
+    )
+    assert openpyxl_text(sheet.cell(2, 2).value, streaming) == HOSTILE[3]
+    assert sheet.cell(2, 4).value == HOSTILE[1]
+
+
+def test_hostile_text_in_a_workbook_reads_back_unchanged_with_calamine(
+    hostile_workbook: tuple[Path, bool],
+) -> None:
+    path, _ = hostile_workbook
+    rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()[1:]
+
+    assert [r[HOURS_HEADER.index("项目名称")] for r in rows] == list(HOSTILE)
+    assert [r[HOURS_HEADER.index("证书编号")] for r in rows] == list(HOSTILE)
+    assert rows[0][HOURS_HEADER.index("姓名")] == HOSTILE[3]
+
+
+def test_formula_looking_text_is_a_string_cell_not_a_formula(
+    hostile_workbook: tuple[Path, bool],
+) -> None:
+    path, _ = hostile_workbook
+    sheet = openpyxl.load_workbook(path).active
+    column = HOURS_HEADER.index("项目名称") + 1
+
+    formula_like = [
+        sheet.cell(r, column)
+        for r in range(2, sheet.max_row + 1)
+        if (sheet.cell(r, column).value or "")[:1] in {"=", "+", "-", "@", "\t"}
+    ]
+
+    assert {c.value for c in formula_like} >= {"=1+1", "+1", "-1", "@SUM(A1)"}
+    assert {c.data_type for c in formula_like} == {"s"}

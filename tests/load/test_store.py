@@ -1,0 +1,397 @@
+"""The store on SQLite and PostgreSQL: migrations, idempotent and atomic loads, upserts, reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+
+import pandas as pd
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+
+from pipelines.store import Progress, Store, default_database_url
+from schemas.tables import UtcDateTime, metadata
+from tests.load.frames import (
+    at,
+    bank,
+    bank_row,
+    bare_withdrawal,
+    conflicts,
+    id_number,
+    ledger,
+    ledger_row,
+    raw_frame,
+    raw_row,
+)
+
+ALICE = id_number("37092119800101001")
+BOB = id_number("37068219900215002")
+CAROL = id_number("37060219751231003")
+
+
+class Interrupted(Exception):
+    """The failure a test injects into a load."""
+
+
+def fail_at(step: str, rows: int = 1) -> Progress:
+    """A progress hook that kills the load once `step` has written `rows` rows."""
+
+    def hook(seen: str, written: int) -> None:
+        if seen == step and written >= rows:
+            raise Interrupted(f"{step} at {written}")
+
+    return hook
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    opened = Store.from_url(database_url)
+    opened.migrate()
+    yield opened
+    opened.dispose()
+
+
+def tables(store: Store) -> dict[str, pd.DataFrame]:
+    names = ("raw_record", "watermark", "completion", "hours_bank", "name_conflict")
+    return {name: store.read_table(name) for name in names}
+
+
+def assert_same_tables(left: dict[str, pd.DataFrame], right: dict[str, pd.DataFrame]) -> None:
+    for name in left:
+        pd.testing.assert_frame_equal(
+            left[name].drop(columns=["updated_at"], errors="ignore"),
+            right[name].drop(columns=["updated_at"], errors="ignore"),
+            obj=name,
+        )
+
+
+def outputs(*people: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    rows = [ledger_row(f"{p[-4:]}-{n}", p) for p in people for n in range(3)]
+    return ledger(*rows), bank(*(bank_row(p) for p in people)), conflicts((people[0], "张三|张叁"))
+
+
+def test_migrate_creates_exactly_the_tables_of_the_metadata(store: Store) -> None:
+    with store.engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diffs == []
+
+
+def test_migrate_on_an_existing_database_keeps_its_rows(database_url: str) -> None:
+    store = Store.from_url(database_url)
+    store.migrate("0001")
+    store.store_batch("ta_yx", 2022, raw_frame(raw_row("1"), raw_row("2")), {"page": 1})
+    before = tables(store)
+
+    store.migrate()
+
+    assert_same_tables(before, tables(store))
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+    store.dispose()
+
+
+def test_store_batch_twice_leaves_identical_tables(store: Store) -> None:
+    batch = raw_frame(raw_row("1"), raw_row("2"), raw_row("3", withdrawn=True))
+    store.store_batch("ta_yx", 2022, batch, {"updateTime": "2022-05-03 10:05:00"})
+    once = tables(store)
+
+    store.store_batch("ta_yx", 2022, batch, {"updateTime": "2022-05-03 10:05:00"})
+
+    assert_same_tables(once, tables(store))
+
+
+def test_replace_outputs_twice_leaves_identical_tables(store: Store) -> None:
+    store.replace_outputs(*outputs(ALICE, BOB))
+    once = tables(store)
+
+    store.replace_outputs(*outputs(ALICE, BOB))
+
+    assert_same_tables(once, tables(store))
+
+
+def test_rows_in_any_order_and_with_any_index_are_stored_as_given(store: Store) -> None:
+    completion = ledger(
+        *(
+            ledger_row(f"{n}", ALICE, completed_at=at(f"2022-05-{n:02d} 10:00"), hours_credited=n)
+            for n in (3, 1, 2)
+        )
+    ).set_axis([10, 5, 7])
+
+    store.replace_outputs(completion, bank(bank_row(ALICE)), conflicts())
+
+    stored = store.read_table("completion")
+    expected = completion.sort_values("record_key").reset_index(drop=True)
+    pd.testing.assert_frame_equal(stored.drop(columns="pull_year"), expected)
+
+
+def test_interrupted_batch_leaves_the_previous_state_and_the_retry_converges(
+    store: Store, database_url: str
+) -> None:
+    store.store_batch("ta_yx", 2022, raw_frame(raw_row("1")), {"page": 1})
+    previous = tables(store)
+    batch = raw_frame(raw_row("1", score=50.0), raw_row("2"), raw_row("3"))
+    failing = Store.from_url(database_url, chunk_rows=1, progress=fail_at("raw_record:stage", 2))
+
+    with pytest.raises(Interrupted):
+        failing.store_batch("ta_yx", 2022, batch, {"page": 2})
+    failing.dispose()
+
+    assert_same_tables(previous, tables(store))
+    store.store_batch("ta_yx", 2022, batch, {"page": 2})
+    converged = tables(store)
+    assert store.watermark("ta_yx", 2022) == {"page": 2}
+    assert converged["raw_record"]["score"].tolist() == [50.0, 90.0, 90.0]
+
+
+def test_interrupted_replace_leaves_the_previous_ledger_and_the_retry_converges(
+    store: Store, database_url: str
+) -> None:
+    store.replace_outputs(*outputs(ALICE))
+    previous = tables(store)
+    failing = Store.from_url(database_url, chunk_rows=2, progress=fail_at("completion", 4))
+
+    with pytest.raises(Interrupted):
+        failing.replace_outputs(*outputs(BOB, CAROL))
+    failing.dispose()
+
+    assert_same_tables(previous, tables(store))
+    store.replace_outputs(*outputs(BOB, CAROL))
+    retried = tables(store)
+    store.replace_outputs(*outputs(BOB, CAROL))
+    assert_same_tables(retried, tables(store))
+    assert set(retried["completion"]["id_number"]) == {BOB, CAROL}
+
+
+def test_a_failure_between_batch_and_watermark_leaves_neither(
+    store: Store, database_url: str
+) -> None:
+    failing = Store.from_url(database_url, progress=fail_at("raw_record"))
+
+    with pytest.raises(Interrupted):
+        failing.store_batch("ta_yx", 2022, raw_frame(raw_row("1")), {"page": 1})
+    failing.dispose()
+
+    assert store.raw_records().empty
+    assert store.watermark("ta_yx", 2022) is None
+
+
+def test_a_failure_writing_the_watermark_leaves_no_records(store: Store, database_url: str) -> None:
+    failing = Store.from_url(database_url, progress=fail_at("watermark"))
+
+    with pytest.raises(Interrupted):
+        failing.store_batch("ta_yx", 2022, raw_frame(raw_row("1")), {"page": 1})
+    failing.dispose()
+
+    assert store.raw_records().empty
+    assert store.watermark("ta_yx", 2022) is None
+
+
+def test_upsert_takes_the_new_version_and_keeps_first_seen_at(store: Store) -> None:
+    store.store_batch("ta_yx", 2022, raw_frame(raw_row("1")), {"page": 1})
+    newer = raw_row(
+        "1",
+        score=60.0,
+        certificate_no="CERT-NEW",
+        updated_at=at("2022-08-01 09:00"),
+        pulled_at=at("2022-08-02 02:00"),
+    )
+
+    store.store_batch("ta_yx", 2022, raw_frame(newer), {"page": 2})
+
+    row = store.raw_records().iloc[0]
+    assert (row["score"], row["certificate_no"]) == (60.0, "CERT-NEW")
+    assert row["first_seen_at"] == at("2022-06-01 02:00")
+    assert row["last_seen_at"] == at("2022-08-02 02:00")
+
+
+def test_versions_within_a_batch_collapse_to_the_latest_update(store: Store) -> None:
+    batch = raw_frame(
+        raw_row("1", score=70.0, updated_at=at("2022-05-04 00:00"), pulled_at=at("2022-06-01")),
+        raw_row("1", score=80.0, updated_at=at("2022-05-03 00:00"), pulled_at=at("2022-06-02")),
+    )
+
+    assert store.store_batch("ta_yx", 2022, batch, {}) == 1
+
+    row = store.raw_records().iloc[0]
+    assert row["score"] == 70.0
+    assert (row["first_seen_at"], row["last_seen_at"]) == (at("2022-06-01"), at("2022-06-02"))
+
+
+def test_a_bare_withdrawal_flips_withdrawn_and_keeps_the_stored_values(store: Store) -> None:
+    store.store_batch("ta_yx", 2022, raw_frame(raw_row("1")), {"page": 1})
+    stored = store.raw_records().iloc[0]
+
+    store.store_batch("ta_yx", 2022, raw_frame(bare_withdrawal("1", at("2022-09-01"))), {})
+
+    row = store.raw_records().iloc[0]
+    assert row["withdrawn"]
+    assert row["last_seen_at"] == at("2022-09-01")
+    kept = stored.drop(["withdrawn", "last_seen_at"])
+    pd.testing.assert_series_equal(row.drop(["withdrawn", "last_seen_at"]), kept)
+
+
+def test_a_bare_withdrawal_after_a_version_in_the_same_batch_keeps_that_version(
+    store: Store,
+) -> None:
+    version = raw_row("1", score=75.0, updated_at=None)  # a snapshot family: no update times
+    batch = raw_frame(version, bare_withdrawal("1", at("2022-06-02")))
+
+    store.store_batch("ta_yx", 2022, batch, {})
+
+    row = store.raw_records().iloc[0]
+    assert (row["withdrawn"], row["score"], row["raw_id"]) == (True, 75.0, ALICE)
+
+
+def test_a_record_seen_again_after_a_withdrawal_is_restored(store: Store) -> None:
+    store.store_batch("ta_yx", 2022, raw_frame(raw_row("1")), {})
+    store.store_batch("ta_yx", 2022, raw_frame(bare_withdrawal("1", at("2022-09-01"))), {})
+
+    store.store_batch("ta_yx", 2022, raw_frame(raw_row("1", pulled_at=at("2022-10-01"))), {})
+
+    assert not store.raw_records().iloc[0]["withdrawn"]
+
+
+def test_known_keys_are_the_partitions_records_not_withdrawn(store: Store) -> None:
+    store.store_batch(
+        "ta_yx", 2022, raw_frame(raw_row("1"), raw_row("2"), raw_row("3", withdrawn=True)), {}
+    )
+    store.store_batch("ta_yx", 2021, raw_frame(raw_row("4", pull_year=2021)), {})
+
+    assert store.known_keys("ta_yx", 2022) == frozenset({"1", "2"})
+    assert store.known_keys("yt_ldu", 2022) == frozenset()
+
+
+def test_watermark_is_none_before_the_first_batch_and_the_latest_after(store: Store) -> None:
+    assert store.watermark("ta_yx", 2022) is None
+    store.store_batch("ta_yx", 2022, raw_frame(), {"after": ["2022-01-01 00:00:00", "a"]})
+    store.store_batch("ta_yx", 2022, raw_frame(), {"after": ["2022-02-01 00:00:00", "b"]})
+
+    assert store.watermark("ta_yx", 2022) == {"after": ["2022-02-01 00:00:00", "b"]}
+
+
+def test_a_batch_with_rows_of_another_partition_is_refused(store: Store) -> None:
+    with pytest.raises(ValueError, match="another partition"):
+        store.store_batch("ta_yx", 2021, raw_frame(raw_row("1")), {})
+
+
+def test_raw_records_filter_by_platform(store: Store) -> None:
+    store.store_batch("ta_yx", 2022, raw_frame(raw_row("1")), {})
+    store.store_batch("yt_ldu", 2022, raw_frame(raw_row("1", platform="yt_ldu")), {})
+
+    assert store.raw_records(["yt_ldu"])["record_key"].tolist() == ["yt_ldu:1"]
+    assert store.raw_records()["record_key"].tolist() == ["ta_yx:1", "yt_ldu:1"]
+
+
+def test_timestamps_round_trip_as_the_same_instant_in_asia_shanghai(store: Store) -> None:
+    utc_time = pd.Timestamp("2022-12-31 17:30:00.123456", tz="UTC")
+    row = raw_row("1", completed_at=utc_time, updated_at=None)
+
+    store.store_batch("ta_yx", 2022, raw_frame(row), {})
+
+    stored = store.raw_records().iloc[0]
+    assert stored["completed_at"] == utc_time
+    assert str(stored["completed_at"]) == "2023-01-01 01:30:00.123456+08:00"
+    assert pd.isna(stored["updated_at"])
+    assert str(store.raw_records()["completed_at"].dtype) == "datetime64[us, Asia/Shanghai]"
+
+
+def test_single_row_timestamps_round_trip_through_the_column_type(store: Store) -> None:
+    moment = datetime(2022, 3, 1, 12, 0, 0, 7, tzinfo=timezone(timedelta(hours=-5)))
+
+    store.record_run(
+        "run-1",
+        started_at=moment,
+        finished_at=None,
+        years=[2022],
+        platforms=["ta_yx"],
+        status="running",
+        counts={},
+    )
+
+    run = store.read_table("sync_run").iloc[0]
+    assert run["started_at"] == moment
+    assert str(run["started_at"].tz) == "Asia/Shanghai"
+
+
+def test_the_timestamp_type_refuses_naive_datetimes(store: Store) -> None:
+    with pytest.raises(ValueError, match="naive"):
+        UtcDateTime().process_bind_param(datetime(2022, 1, 1), store.engine.dialect)
+
+
+def test_record_run_updates_the_run_it_started(store: Store) -> None:
+    started = datetime(2022, 3, 1, tzinfo=UTC)
+    common = {"started_at": started, "years": [2021, 2022], "platforms": ["ta_yx", "yt_ldu"]}
+    store.record_run("run-1", finished_at=None, status="running", counts={}, **common)
+
+    store.record_run("run-1", finished_at=started, status="success", counts={"ta_yx": 3}, **common)
+
+    runs = store.read_table("sync_run")
+    assert runs[["run_id", "status", "years", "counts"]].to_numpy().tolist() == [
+        ["run-1", "success", "2021,2022", '{"ta_yx": 3}']
+    ]
+
+
+def test_partial_replace_touches_only_the_given_people(store: Store) -> None:
+    store.replace_outputs(*outputs(ALICE, BOB))
+    bob_before = store.read_table("completion").query("id_number == @BOB")
+    quarantined = ledger_row("no-id", None, state="quarantined", reason="invalid_id_number")
+    completion = ledger(ledger_row("alice-new", ALICE), quarantined)
+
+    store.replace_outputs(completion, bank(bank_row(ALICE)), conflicts(), people={ALICE})
+
+    after = store.read_table("completion")
+    assert set(after.query("id_number == @ALICE")["record_key"]) == {"ta_yx:alice-new"}
+    assert after["id_number"].isna().sum() == 1
+    pd.testing.assert_frame_equal(
+        after.query("id_number == @BOB").reset_index(drop=True), bob_before.reset_index(drop=True)
+    )
+    assert store.read_table("name_conflict").empty
+
+
+def test_partial_replace_refuses_rows_of_people_not_named(store: Store) -> None:
+    with pytest.raises(ValueError, match="not in `people`"):
+        store.replace_outputs(*outputs(ALICE, BOB), people={ALICE})
+
+
+def test_append_reconciliation_replaces_the_rows_of_a_repeated_run(store: Store) -> None:
+    counts = pd.DataFrame(
+        {
+            "platform": ["ta_yx", "yt_ldu"],
+            "year": [2022, 2022],
+            "raw": [5, 2],
+            "credited": [3, 1],
+            "merged": [1, 0],
+            "not_credited": [1, 0],
+            "quarantined": [0, 1],
+        }
+    )
+    run_at = at("2022-06-01 02:00")
+    store.append_reconciliation("run-1", run_at, counts)
+
+    store.append_reconciliation("run-1", run_at, counts.assign(raw=[6, 2], credited=[4, 1]))
+
+    stored = store.read_table("reconciliation")
+    assert stored["raw"].tolist() == [6, 2]
+    assert (stored["run_at"] == run_at).all()
+
+
+def test_read_table_names_the_known_tables_when_asked_for_another(store: Store) -> None:
+    with pytest.raises(KeyError, match="completion"):
+        store.read_table("users")
+
+
+def test_default_database_url_is_a_sqlite_file_in_the_data_folder(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    assert default_database_url({}) == f"sqlite:///{tmp_path / 'data' / 'xueshi.db'}"
+    assert (tmp_path / "data").is_dir()
+
+
+def test_default_database_url_follows_xueshi_data_dir(tmp_path) -> None:
+    folder = tmp_path / "elsewhere"
+
+    url = default_database_url({"XUESHI_DATA_DIR": str(folder)})
+
+    assert url == f"sqlite:///{folder / 'xueshi.db'}"
