@@ -50,6 +50,12 @@ def _platform(text: str) -> str:
 
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(prog="xueshi", description=__doc__)
+    cli.add_argument(
+        "--attempts",
+        type=int,
+        default=None,
+        help="HTTP attempts per request before a platform counts as failed (default 8)",
+    )
     commands = cli.add_subparsers(dest="command", required=True)
 
     sync = commands.add_parser("sync", help="pull, process and load one year")
@@ -97,21 +103,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    return _run([args.year or _current_year()], args.platform)
+    return _run([args.year or _current_year()], args.platform, args.attempts)
 
 
 def _backfill(args: argparse.Namespace) -> int:
-    return _run(args.years, args.platform)
+    return _run(args.years, args.platform, args.attempts)
 
 
-def _run(years: list[int], platforms: list[str] | None) -> int:
+def _run(years: list[int], platforms: list[str] | None, attempts: int | None = None) -> int:
     from pipelines.runs import dagster_home, launch, output_paths
 
     dagster_home()
     label = str(years[0]) if len(years) == 1 else f"{years[0]}–{years[-1]}"
     print(f"xueshi: syncing {label} from {', '.join(platforms or ['all platforms'])}", flush=True)
     started = time.monotonic()
-    outcome = launch(years, platforms)
+    resources = {"platforms": {"attempts": attempts}} if attempts else None
+    outcome = launch(years, platforms, resources=resources)
     print(
         f"\nrun {outcome.run_id} {'succeeded' if outcome.success else 'FAILED'}"
         f" in {time.monotonic() - started:.1f} s\n"
@@ -164,7 +171,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"xueshi demo: generating {args.records} records and starting the sandbox", flush=True)
     with Sandbox(generate(records=args.records, seed=args.seed), port=0) as sandbox:
         os.environ.update(sandbox.env())
-        code = _run(list(range(FIRST_YEAR, _current_year() + 1)), None)
+        code = _run(list(range(FIRST_YEAR, _current_year() + 1)), None, args.attempts)
     if code == 0:
         print(
             f"\nSee the runs and the lineage in Dagster's UI:\n"

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import warnings
-
 import dagster as dg
 
 from pipelines.assets import ledger, nightly_sync, provincial_files, raw_assets, sync_job
 from pipelines.checks import checks
 from pipelines.resources import Database, Platforms, ProvincialOutput
-
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
+from pipelines.runs import progress_logger
 
 defs = dg.Definitions(
     assets=[*raw_assets, ledger, provincial_files],
     asset_checks=checks,
     jobs=[sync_job],
     schedules=[nightly_sync],
+    loggers={"progress": progress_logger},
     resources={
         "database": Database(),
         "platforms": Platforms(),

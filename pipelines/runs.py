@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+from dagster._utils.error import SerializableErrorInfo
 from sqlalchemy import make_url
 
 from pipelines.resources import Database, ProvincialOutput, data_dir
@@ -23,6 +25,9 @@ def dagster_home() -> Path:
     """`DAGSTER_HOME`, or `<data>/dagster_home` so the CLI and `dagster dev` share one instance."""
     home = Path(os.environ.get("DAGSTER_HOME") or data_dir() / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("# the xueshi CLI's local instance\ntelemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
@@ -47,14 +52,40 @@ def run_tags(years: Sequence[int]) -> tuple[str | None, dict[str, str]]:
     }
 
 
+class _ProgressFormatter(logging.Formatter):
+    """One short line per message: the step and the first line of what it said."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        meta = getattr(record, "dagster_meta", {})
+        message = (meta.get("orig_message") or record.getMessage()).strip().splitlines()
+        step = meta.get("step_key") or "run"
+        return f"  {step}: {message[0] if message else ''}"
+
+
+@dg.logger(description="Progress lines for the CLI: one line per message, no stack traces.")
+def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
+    logger = logging.getLogger("xueshi.progress")
+    logger.propagate = False
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(_ProgressFormatter())
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    return logger
+
+
 def launch(
     years: Sequence[int],
     platforms: Sequence[str] | None = None,
     *,
     instance: dg.DagsterInstance | None = None,
     tags: dict[str, str] | None = None,
+    resources: dict[str, dict[str, object]] | None = None,
 ) -> RunOutcome:
-    """Run the sync job for `years` (and `platforms`, default all) in this process."""
+    """Run the sync job for `years` (and `platforms`, default all) in this process.
+
+    `resources` is run config per resource, e.g. `{"platforms": {"timeout_seconds": 5}}`.
+    """
     from pipelines.definitions import defs
 
     instance = instance or dg.DagsterInstance.get()
@@ -70,10 +101,13 @@ def launch(
         tags={**range_tags, **(tags or {}), "xueshi/years": f"{min(years)}-{max(years)}"},
         asset_selection=selection,
         raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        run_config={
+            "loggers": {"progress": {"config": {}}},
+            "resources": {name: {"config": c} for name, c in (resources or {}).items()},
+        },
     )
     errors = [
-        f"{event.step_key}: {event.step_failure_data.error.message.strip()}"
+        f"{event.step_key}: {root_cause(event.step_failure_data.error)}"
         for event in result.all_events
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error
     ]
@@ -84,6 +118,13 @@ def launch(
         and not (check := event.asset_check_evaluation_data).passed
     ]
     return RunOutcome(result.run_id, result.success, errors, summary(result.run_id))
+
+
+def root_cause(error: SerializableErrorInfo) -> str:
+    """The first error under Dagster's wrappers: `[yt_ytec] ConnectError … at URL`."""
+    while error.cause is not None and (error.cls_name or "").startswith("Dagster"):
+        error = error.cause
+    return error.message.strip()
 
 
 def summary(run_id: str) -> pd.DataFrame:

@@ -144,6 +144,9 @@ def _columns(dtypes: dict[str, str], primary_key: tuple[str, ...]) -> list[Colum
     ]
 
 
+# Dagster's PostgreSQL storage keeps its own `alembic_version`; ours must not share it.
+VERSION_TABLE = "xueshi_schema_version"
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",

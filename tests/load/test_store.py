@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 
 from pipelines.store import Progress, Store, default_database_url
-from schemas.tables import UtcDateTime, metadata
+from schemas.tables import VERSION_TABLE, UtcDateTime, metadata
 from tests.load.frames import (
     at,
     bank,
@@ -74,7 +74,8 @@ def outputs(*people: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 def test_migrate_creates_exactly_the_tables_of_the_metadata(store: Store) -> None:
     with store.engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        diffs = compare_metadata(context, metadata)
     assert diffs == []
 
 
@@ -88,7 +89,9 @@ def test_migrate_on_an_existing_database_keeps_its_rows(database_url: str) -> No
 
     assert_same_tables(before, tables(store))
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert (
+            conn.execute(text("SELECT version_num FROM xueshi_schema_version")).scalar() == "0001"
+        )
     store.dispose()
 
 
