@@ -261,7 +261,8 @@ def fold_profile(path: Path, rate: int = PROFILE_RATE, top: int = 12) -> dict[st
             continue
         count = int(count_text)
         frames = [_frame_parts(f) for f in stack.split(";")]
-        stage = next((STAGE_FRAMES[f] for f, p in frames if f in STAGE_FRAMES), "other")
+        names = [f.rsplit(".", 1)[-1] for f, _ in frames]  # `raw_asset.<locals>._raw` → `_raw`
+        stage = next((STAGE_FRAMES[n] for n in names if n in STAGE_FRAMES), "other")
         stage_samples[stage] += count
         seen = {f"{p}:{f}" for f, p in frames if _project(p)}
         for key in seen:

@@ -11,7 +11,6 @@ table and writes `benchmarks/results/<date>-<records>.json`.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
 import os
@@ -23,7 +22,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext, redirect_stdout
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -143,7 +142,6 @@ def run_pipeline(
         measure.RssSampler() as sampler,
         measure.instrumented() as timers,
         measure.Profiler(profile) if profile else nullcontext(),
-        redirect_stdout(io.StringIO()),  # GX prints a line per Data Docs build
     ):
         started = time.time()
         outcome = launch(list(years), instance=instance)
@@ -356,6 +354,8 @@ def quiet() -> None:
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    for handler in logging.getLogger().handlers:  # GX raises its own loggers to INFO mid-run
+        handler.addFilter(lambda r: r.levelno >= logging.WARNING)
     for name in ("dlt", "great_expectations", "xueshi", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
