@@ -22,7 +22,7 @@ from connectors.core import (
     Progress,
     PullRequest,
 )
-from connectors.engines.yx import (
+from connectors.engines.jsonapi import (
     RecordDecoder,
     Session,
     batch_frame,

@@ -17,7 +17,7 @@ import pandas as pd
 
 from connectors import decode
 from connectors.core import Batch, PlatformClient, PlatformSpec, Progress, PullRequest
-from connectors.engines.yx import Advance, RecordDecoder, batch_frame, expect, window_end
+from connectors.engines.jsonapi import Advance, RecordDecoder, batch_frame, expect, window_end
 from schemas.raw import TZ
 
 
