@@ -6,13 +6,14 @@ reports what it did as metadata (counts, schema, watermarks, a masked preview).
 
 import os
 import warnings
+from collections.abc import Iterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pandas as pd
 
-from connectors.core import PlatformSpec, PullRequest
+from connectors.core import Batch, PlatformSpec, PullRequest
 from connectors.specs import load_specs
 from pipelines.provincial import write_provincial
 from pipelines.resources import Database, Platforms, ProvincialOutput
@@ -62,6 +63,35 @@ def masked_preview(frame: pd.DataFrame, id_columns: tuple[str, ...], rows: int =
 # --- raw records ----------------------------------------------------------------------------
 
 
+STORE_ROWS = 20_000
+
+
+def coalesce(batches: Iterator[Batch], rows: int = STORE_ROWS) -> Iterator[Batch]:
+    """Pages joined into batches of about `rows` records, each with its last page's watermark.
+
+    One transaction per 500-record page costs more than the page itself; the watermark of the
+    last page joined still holds once the joined batch is stored.
+    """
+    pending: list[Batch] = []
+    size = 0
+    for batch in batches:
+        pending.append(batch)
+        size += len(batch.records)
+        if size >= rows:
+            yield _joined(pending)
+            pending, size = [], 0
+    if pending:
+        yield _joined(pending)
+
+
+def _joined(batches: list[Batch]) -> Batch:
+    if len(batches) == 1:
+        return batches[0]
+    frames = [b.records for b in batches if len(b.records)] or [batches[-1].records]
+    records = pd.concat(frames, ignore_index=True)
+    return Batch(records, batches[-1].watermark)
+
+
 def raw_asset(spec: PlatformSpec) -> dg.AssetsDefinition:
     """One platform's records, pulled by year; each batch is stored with its watermark."""
 
@@ -94,7 +124,7 @@ def raw_asset(spec: PlatformSpec) -> dg.AssetsDefinition:
                 known_keys=store.known_keys(spec.code, year),
             )
             pulled[key] = 0
-            for batch in platforms.pull(spec.code, request, progress=context.log.info):
+            for batch in coalesce(platforms.pull(spec.code, request, progress=context.log.info)):
                 store.store_batch(spec.code, year, batch.records, batch.watermark)
                 pulled[key] += len(batch.records)
                 watermarks[key] = dict(batch.watermark)
