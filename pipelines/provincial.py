@@ -69,6 +69,7 @@ WORKBOOK_OPTIONS: Mapping[str, Any] = {
     "strings_to_urls": False,
 }
 IN_MEMORY_ROWS = 20_000
+FORMAT_VERSION = "1"  # bump when the workbooks' layout changes, so unchanged years are rewritten
 """Sheets up to this many rows are built in memory (fast); longer ones stream to disk."""
 NUMERIC_COLUMNS = frozenset({"序号", "年度", "学时"})
 HOURS = "hours"
@@ -241,16 +242,45 @@ def write_provincial(
     manifests: dict[int, Path] = {}
     for year in years:
         year_hours = hours[hours["year"] == year]
-        year_files = _write_year(
-            root / str(year),
-            year,
-            year_hours,
-            learners[learners["year"] == year],
-            _as_of(year_hours),
-        )
-        manifests[year] = _write_manifest(root / str(year), year, year_files)
+        year_learners = learners[learners["year"] == year]
+        content = _content_digest(year_hours, year_learners)
+        year_files = _unchanged(root / str(year), year, content)
+        if year_files is None:
+            year_files = _write_year(
+                root / str(year), year, year_hours, year_learners, _as_of(year_hours)
+            )
+            _write_manifest(root / str(year), year, year_files, content)
+        manifests[year] = root / str(year) / "manifest.json"
         files.extend(year_files)
     return Manifest(Path(out_dir), tuple(files), manifests)
+
+
+def _content_digest(hours: pd.DataFrame, learners: pd.DataFrame) -> str:
+    """A fingerprint of a year's rows (and of this writer's format), to skip unchanged years."""
+    digest = hashlib.sha256(FORMAT_VERSION.encode())
+    for frame in (hours, learners):
+        ordered = frame.sort_index(axis=1)
+        digest.update(",".join(ordered.columns).encode())
+        digest.update(pd.util.hash_pandas_object(ordered, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _unchanged(folder: Path, year: int, content: str) -> list[ProvincialFile] | None:
+    """The year's files as the manifest lists them, when its content is the same and intact.
+
+    A nightly sync touches one year's records; the other years' workbooks stay as they are.
+    """
+    try:
+        document = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if document.get("content") != content:
+        return None
+    files = [
+        ProvincialFile(year, e["kind"], e["employer"], folder / e["path"], e["rows"], e["sha256"])
+        for e in document["files"]
+    ]
+    return files if all(f.path.is_file() for f in files) else None
 
 
 def _as_of(hours: pd.DataFrame) -> datetime:
@@ -333,7 +363,7 @@ def _cells(column: pd.Series) -> list[Any]:
     return column.astype(object).where(column.notna(), None).tolist()
 
 
-def _write_manifest(folder: Path, year: int, files: Sequence[ProvincialFile]) -> Path:
+def _write_manifest(folder: Path, year: int, files: Sequence[ProvincialFile], content: str) -> Path:
     entries = [
         {
             "path": f.path.relative_to(folder).as_posix(),
@@ -348,6 +378,7 @@ def _write_manifest(folder: Path, year: int, files: Sequence[ProvincialFile]) ->
         "year": year,
         "rows": {kind: sum(f.rows for f in files if f.kind == kind) for kind in (HOURS, LEARNERS)},
         "files": entries,
+        "content": content,
     }
     path = folder / "manifest.json"
     folder.mkdir(parents=True, exist_ok=True)

@@ -172,10 +172,25 @@ def test_the_manifest_summarises_files_rows_and_years(written: Manifest) -> None
 def test_rerun_with_the_same_ledger_writes_identical_files(tmp_path: Path) -> None:
     completion, hours_bank = ledger(ledger_row("1", MAN)), bank(bank_row(MAN))
     first = write_provincial(completion, hours_bank, tmp_path)
+    (tmp_path / "provincial" / "2022" / "manifest.json").unlink()  # forces a rewrite
 
     second = write_provincial(completion, hours_bank, tmp_path)
 
     assert [f.sha256 for f in first.files] == [f.sha256 for f in second.files]
+
+
+def test_a_rerun_leaves_the_workbooks_of_unchanged_years_untouched(tmp_path: Path) -> None:
+    older = ledger_row("old", MAN, completed_at=at("2021-05-03 10:00"), credited_year=2021)
+    hours_bank = bank(bank_row(MAN), bank_row(MAN, year=2021))
+    write_provincial(ledger(older, ledger_row("1", MAN)), hours_bank, tmp_path)
+    years = tmp_path / "provincial"
+    before = {p: p.stat().st_mtime_ns for p in years.rglob("*.xlsx")}
+
+    changed = ledger(older, ledger_row("1", MAN, hours_credited=1.5))
+    write_provincial(changed, hours_bank, tmp_path)
+
+    after = {p: p.stat().st_mtime_ns for p in years.rglob("*.xlsx")}
+    assert {p for p in before if before[p] == after[p]} == set(years.glob("2021/*/*.xlsx"))
 
 
 def test_rerun_removes_files_of_employers_no_longer_present(tmp_path: Path) -> None:
