@@ -356,6 +356,8 @@ def quiet() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     for handler in logging.getLogger().handlers:  # GX raises its own loggers to INFO mid-run
         handler.addFilter(lambda r: r.levelno >= logging.WARNING)
+    # the CLI's per-page progress lines would bury the table (they still reach the event log)
+    logging.getLogger("xueshi.progress").addHandler(logging.NullHandler())
     for name in ("dlt", "great_expectations", "xueshi", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")

@@ -1,6 +1,6 @@
 """The benchmark at a tiny size: it runs end to end and writes every stage, figure and ratio.
 
-One run (2,000 records, SQLite, years 2021 to now) in a subprocess, since the benchmark sets
+One run (2,000 records, SQLite, years 2022 to now) in a subprocess, since the benchmark sets
 the process environment (database URL, DAGSTER_HOME, platform settings) as the CLI would.
 Nothing here judges speed: the figures are the benchmark's output, not a test's.
 """
@@ -31,7 +31,7 @@ RATIOS = {
 def report(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("bench")
     command = [sys.executable, "-m", "benchmarks.run", "--records", "2000"]
-    command += ["--engines", "sqlite", "--first-year", "2021", "--out-dir", str(out / "results")]
+    command += ["--engines", "sqlite", "--first-year", "2022", "--out-dir", str(out / "results")]
     command += ["--work-dir", str(out / "work"), "--postgres-admin-url", postgres_admin_url]
     command += ["--database", f"xueshi_bench_{uuid.uuid4().hex[:12]}"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
