@@ -13,16 +13,15 @@ import pandas as pd
 import pytest
 
 from connectors.core import (
-    FAST_RETRIES,
     PlatformClient,
     PlatformSpec,
     RetryPolicy,
-    sandbox_settings,
 )
 from connectors.specs import load_specs
 from sandbox.generator import Dataset, generate
 from sandbox.server import Sandbox
 from schemas.raw import RAW_DTYPES
+from tests.connectors.clients import offline_client
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -51,13 +50,7 @@ def mock_client(sleeps: Sleeps) -> Callable[..., PlatformClient]:
     """`mock_client(code, handler)`: a client of `code` whose requests `handler` answers."""
 
     def build(code: str, handler: Handler) -> PlatformClient:
-        return PlatformClient(
-            code,
-            sandbox_settings(code, host="platform.test", port=80),
-            retry=FAST_RETRIES,
-            transport=httpx.MockTransport(handler),
-            sleep=sleeps,
-        )
+        return offline_client(code, handler, sleep=sleeps, host="platform.test", port=80)
 
     return build
 

@@ -12,16 +12,15 @@ import pandas as pd
 import pytest
 
 from connectors.core import (
-    FAST_RETRIES,
     AuthError,
     Batch,
     ContractError,
     PlatformClient,
     PullRequest,
-    sandbox_settings,
 )
 from connectors.engines import huaxue
 from connectors.specs import load_specs
+from tests.connectors.clients import offline_client
 
 CODE = "yt_ytec"
 HEADER = "姓名,身份证号码,单位名称,所属领域,课程,课程性质,获得学时,结业日期,证书号"
@@ -42,13 +41,7 @@ def snapshot(rows: list[str], *, bom: bool = True) -> Handler:
 
 
 def run(handler: Handler, request: PullRequest | None = None) -> list[Batch]:
-    client = PlatformClient(
-        CODE,
-        sandbox_settings(CODE),
-        retry=FAST_RETRIES,
-        transport=httpx.MockTransport(handler),
-        sleep=lambda seconds: None,
-    )
+    client = offline_client(CODE, handler)
     with client:
         spec = load_specs()[CODE]
         return list(huaxue.pull(spec, client, request or PullRequest.for_year(2022), [].append))

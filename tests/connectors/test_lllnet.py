@@ -26,6 +26,7 @@ from connectors.core import (
 from connectors.engines import lllnet
 from connectors.specs import load_specs
 from sandbox.families import Options
+from tests.connectors.clients import offline_client
 
 CODE = "yt_ytu"
 SECRET = b"yt_ytu-secret"
@@ -88,13 +89,7 @@ def person(n: int) -> dict[str, str]:
 def run(
     handler: Handler, request: PullRequest | None = None, today: date = date(2022, 2, 10)
 ) -> list[Batch]:
-    client = PlatformClient(
-        CODE,
-        sandbox_settings(CODE),
-        retry=FAST_RETRIES,
-        transport=httpx.MockTransport(handler),
-        sleep=lambda seconds: None,
-    )
+    client = offline_client(CODE, handler)
     with client:
         spec = load_specs()[CODE]
         return list(

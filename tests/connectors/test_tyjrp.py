@@ -17,17 +17,16 @@ import pytest
 import xlsxwriter
 
 from connectors.core import (
-    FAST_RETRIES,
     AuthError,
     Batch,
     ConnectorError,
     ContractError,
     PlatformClient,
     PullRequest,
-    sandbox_settings,
 )
 from connectors.engines import tyjrp
 from connectors.specs import load_specs
+from tests.connectors.clients import offline_client
 
 CODE = "ta_tyjrp"
 HEADER = [
@@ -133,13 +132,7 @@ def run(
     sleeps: list[float] | None = None,
     **options: Any,
 ) -> list[Batch]:
-    client = PlatformClient(
-        CODE,
-        sandbox_settings(CODE),
-        retry=FAST_RETRIES,
-        transport=httpx.MockTransport(handler),
-        sleep=lambda seconds: None,
-    )
+    client = offline_client(CODE, handler)
     waits = [] if sleeps is None else sleeps
     spec = load_specs()[CODE]
     with client:

@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 
 from connectors.core import (
-    FAST_RETRIES,
     AuthError,
     Batch,
     ContractError,
@@ -24,6 +23,7 @@ from connectors.core import (
 )
 from connectors.engines import zjp
 from connectors.specs import load_specs
+from tests.connectors.clients import offline_client
 
 HEADER = "序号,姓名,身份证号,工作单位,课程名称,课程类型,学时,完成日期,考核结果,证书编号,补学年度"
 ROWS = [
@@ -76,13 +76,7 @@ def run(
     request: PullRequest | None = None,
     today: date = TODAY,
 ) -> list[Batch]:
-    client = PlatformClient(
-        code,
-        sandbox_settings(code),
-        retry=FAST_RETRIES,
-        transport=httpx.MockTransport(handler),
-        sleep=lambda seconds: None,
-    )
+    client = offline_client(code, handler)
     with client:
         spec = load_specs()[code]
         return list(
