@@ -27,7 +27,8 @@ from typing import Any
 import dagster as dg
 import psutil
 
-import pipelines.assets
+import pipelines.refresh
+from pipelines import validation
 from pipelines.store import Store
 
 STAGES: tuple[str, ...] = (
@@ -111,9 +112,16 @@ def instrumented() -> Iterator[InnerTimers]:
     targets: list[tuple[Any, str, str]] = [
         (Store, "store_batch", "load_raw"),
         (Store, "raw_records", "read_raw"),
+        (Store, "ledger_rows", "read_raw"),
         (Store, "replace_outputs", "load_outputs"),
         (Store, "append_reconciliation", "load_outputs"),
-        (pipelines.assets, "apply_rules", "rules"),
+        (Store, "state_counts", "load_outputs"),
+        (Store, "live_raw_counts", "load_outputs"),
+        (pipelines.refresh, "apply_rules", "rules"),
+        (validation, "validate_raw", "checks"),
+        (validation, "validate_completion", "checks"),
+        (validation, "validate_hours_bank", "checks"),
+        (validation, "build_data_docs", "checks"),
     ]
     originals = [(owner, name, getattr(owner, name)) for owner, name, _ in targets]
     for owner, name, stage in targets:
@@ -173,21 +181,24 @@ def stage_figures(
     by_step: dict[str, list[Interval]] = defaultdict(list)
     for key, span in spans.items():
         by_step[step_stage(key, raw_steps)].append(span)
-    intervals: dict[str, list[Interval]] = {
-        "pull": by_step["pull"],
-        "checks": by_step["checks"],
-        "files": by_step["files"],
+    intervals: dict[str, list[Interval]] = {"pull": by_step["pull"], "files": by_step["files"]}
+    inner_home = {
+        "load_raw": ("pull",),
+        "read_raw": ("ledger",),
+        "rules": ("ledger",),
+        "load_outputs": ("ledger",),
+        "checks": ("pull", "ledger"),
     }
-    inner_home = {"load_raw": "pull", "read_raw": "ledger", "rules": "ledger"}
-    inner_home["load_outputs"] = "ledger"
-    for stage, home in inner_home.items():
-        intervals[stage] = [i for i in timers.intervals[stage] if _inside(i, by_step[home])]
+    for stage, homes in inner_home.items():
+        steps = [span for home in homes for span in by_step[home]]
+        intervals[stage] = [i for i in timers.intervals[stage] if _inside(i, steps)]
 
     def length(spans_: list[Interval]) -> float:
         return sum(b - a for a, b in spans_)
 
     seconds = {stage: length(spans_) for stage, spans_ in intervals.items()}
-    seconds["pull"] -= seconds["load_raw"]
+    raw_checks = [i for i in intervals["checks"] if _inside(i, by_step["pull"])]
+    seconds["pull"] -= seconds["load_raw"] + length(raw_checks)
     measured = sum(seconds.values())
     seconds["overhead"] = max(0.0, (total[1] - total[0]) - measured)
     peaks = {stage: sampler.peak(spans_) for stage, spans_ in intervals.items()}
@@ -230,11 +241,12 @@ STAGE_FRAMES = {
     "_raw": "pull",
     "ledger": "ledger",
     "provincial_files": "files",
-    "_check": "checks",
-    "completion_expectations": "checks",
-    "hours_bank_expectations": "checks",
-    "reconciliation_balances": "checks",
+    "validate_raw": "checks",
+    "validate_completion": "checks",
+    "validate_hours_bank": "checks",
+    "build_data_docs": "checks",
 }
+"""The innermost of these frames on a stack names its stage."""
 
 
 def _frame_parts(frame: str) -> tuple[str, str]:
@@ -262,7 +274,7 @@ def fold_profile(path: Path, rate: int = PROFILE_RATE, top: int = 12) -> dict[st
         count = int(count_text)
         frames = [_frame_parts(f) for f in stack.split(";")]
         names = [f.rsplit(".", 1)[-1] for f, _ in frames]  # `raw_asset.<locals>._raw` → `_raw`
-        stage = next((STAGE_FRAMES[n] for n in names if n in STAGE_FRAMES), "other")
+        stage = next((STAGE_FRAMES[n] for n in reversed(names) if n in STAGE_FRAMES), "other")
         stage_samples[stage] += count
         seen = {f"{p}:{f}" for f, p in frames if _project(p)}
         for key in seen:

@@ -253,7 +253,8 @@ def _engine(
             report["floor"]["insert_seconds"][engine] = round(_floor_insert(url), 3)
             platforms.advance()
             floor.fetch_all(range(NIGHT_YEAR, NIGHT_YEAR + 1), world.env)  # warm the new epoch
-            night = run_pipeline([NIGHT_YEAR], instance)
+            night_profile = folder / "profile-night.txt" if config.profile else None
+            night = run_pipeline([NIGHT_YEAR], instance, night_profile)
             instance.dispose()
     return {"full": full, "incremental": night}
 
@@ -370,7 +371,7 @@ def parse(argv: Sequence[str] | None) -> Config:
     parser.add_argument("--seed", type=int, default=Config.seed)
     parser.add_argument("--engines", default=",".join(ENGINES), help="sqlite,postgresql")
     parser.add_argument("--changes", type=float, default=Config.changes)
-    parser.add_argument("--profile", action="store_true", help="py-spy the full runs")
+    parser.add_argument("--profile", action="store_true", help="py-spy the runs")
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--postgres-admin-url", default=POSTGRES_ADMIN_URL)

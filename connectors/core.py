@@ -7,10 +7,12 @@ never retry by hand: transient faults (5xx, resets, timeouts, 429) are handled h
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
 import re
+import ssl
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -159,6 +161,16 @@ def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, httpx.TransportError | _RetryableResponse | TransientError)
 
 
+@functools.cache
+def ssl_context() -> ssl.SSLContext:
+    """One TLS context per process, as httpx would build it (certifi, or `SSL_CERT_FILE`/`_DIR`).
+
+    Building one loads the CA bundle (~25 ms); a client per platform and year built one each.
+    A context is safe to share between clients and threads.
+    """
+    return httpx.create_ssl_context()
+
+
 class PlatformClient:
     """An httpx client bound to one platform, retrying transient faults with tenacity.
 
@@ -183,6 +195,7 @@ class PlatformClient:
         self._http = httpx.Client(
             base_url=settings.base_url,
             timeout=retry.timeout,
+            verify=ssl_context(),
             transport=transport,
             follow_redirects=False,
         )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -21,6 +20,7 @@ from zoneinfo import ZoneInfo
 import defusedxml.ElementTree as SafeTree
 import httpx
 import numpy as np
+import orjson
 import pandas as pd
 from defusedxml import DefusedXmlException
 
@@ -87,10 +87,13 @@ def fetch(
 
 
 def json_body(client: PlatformClient, response: httpx.Response) -> Any:
-    """The parsed JSON body; a body that is not JSON is a contract error."""
+    """The parsed JSON body; a body that is not JSON is a contract error.
+
+    orjson: about twice as fast as `json`, and strict (UTF-8 only, no NaN, no lone surrogates).
+    """
     try:
-        return json.loads(response.content)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError as exc:
         raise client.fail(response, f"body is not JSON ({exc})") from exc
 
 

@@ -1,23 +1,37 @@
 """Raw-schema frames from decoded columns: where engines turn wire values into types.
 
 Values that do not parse become NaN/NaT (the rules quarantine them); only the response's shape is
-the engine's business.
+the engine's business. Columns arrive as Arrow arrays (JSON pages via `pa.array`, CSV via
+Arrow's reader) or pandas Series; well-typed ones convert in Arrow or pandas' C code, and only
+a column whose wire type is not the expected one (a number where text belongs) takes the
+per-value path of pandas' object dtype, with the same result as before.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pandas.api.types import pandas_dtype
+from pandas.arrays import ArrowStringArray
 
-from schemas.raw import RAW_DTYPES, TIMESTAMP, TZ, conform, natural_key
+from schemas.raw import RAW_DTYPES, TIMESTAMP, TZ, natural_key
+
+Values = Sequence[Any] | pd.Series | pa.Array | pa.ChunkedArray
+STR = pandas_dtype("str")
+DTYPES = {name: pandas_dtype(dtype) for name, dtype in RAW_DTYPES.items()}
+"""The raw schema's dtypes resolved once: comparing resolved dtypes is cheap, parsing is not."""
+TEXT_TYPES = (pa.types.is_string, pa.types.is_large_string, pa.types.is_null)
+NUMBER_TYPES = (pa.types.is_integer, pa.types.is_floating, pa.types.is_null)
 
 
 def raw_frame(
-    columns: Mapping[str, Sequence[Any] | pd.Series],
+    columns: Mapping[str, Values],
     *,
     platform: str,
     pulled_at: pd.Timestamp,
@@ -26,10 +40,10 @@ def raw_frame(
     """A raw-schema frame from decoded columns; absent optional columns get their empty value.
 
     `columns` must hold `source_key` and may hold any other raw column, already typed or as
-    strings the schema's dtype accepts.
+    strings the schema's dtype accepts. Columns already of the schema's dtype are taken as they
+    are; the rest are cast, so the frame is what `schemas.raw.conform` would make of them.
     """
-    frame = pd.DataFrame({name: _as_series(values) for name, values in columns.items()})
-    n = len(frame)
+    n = len(columns["source_key"])
     defaults: dict[str, Any] = {
         "platform": platform,
         "makeup": False,
@@ -37,36 +51,83 @@ def raw_frame(
         "pulled_at": pulled_at,
         "pull_year": pull_year,
     }
-    for name, dtype in RAW_DTYPES.items():
-        if name not in frame:
-            frame[name] = pd.Series(defaults.get(name), index=range(n), dtype=dtype)
-    return conform(frame)
+    data: dict[str, Any] = {}
+    for name, dtype in DTYPES.items():
+        if name in columns:
+            data[name] = _typed(columns[name], dtype)
+        else:
+            data[name] = pd.Series(defaults.get(name), index=range(n), dtype=dtype).array
+    return pd.DataFrame(data, copy=False)
 
 
-def _as_series(values: Sequence[Any] | pd.Series) -> pd.Series:
-    return values.reset_index(drop=True) if isinstance(values, pd.Series) else pd.Series(values)
+def _typed(values: Values, dtype: Any) -> Any:
+    """`values` as an array of `dtype`, without a copy when it already is one."""
+    if isinstance(values, pd.Series):
+        values = values.array
+    if isinstance(values, pa.Array | pa.ChunkedArray) and dtype == STR:
+        return _str_array(values.cast(pa.large_string()))
+    if getattr(values, "dtype", None) == dtype:
+        return values
+    return pd.Series(values).astype(dtype).array
 
 
-def text(values: Sequence[Any] | pd.Series) -> pd.Series:
+def _str_array(values: pa.Array | pa.ChunkedArray) -> ArrowStringArray:
+    if isinstance(values, pa.Array):
+        values = pa.chunked_array([values], type=values.type)
+    return ArrowStringArray(values, dtype=STR)
+
+
+def _as_series(values: Values) -> pd.Series:
+    if isinstance(values, pd.Series):
+        return values.reset_index(drop=True)
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return pd.Series(values.to_pylist(), dtype="object")
+    return pd.Series(values)
+
+
+def _arrow(values: Values, kinds: tuple[Any, ...]) -> pa.Array | pa.ChunkedArray | None:
+    """`values` as Arrow when their type is one of `kinds`, else None (the per-value path)."""
+    if isinstance(values, pd.Series) and values.dtype == STR:
+        values = pa.array(values.array)
+    if isinstance(values, pa.Array | pa.ChunkedArray) and any(k(values.type) for k in kinds):
+        return values
+    return None
+
+
+def text(values: Values) -> pd.Series:
     """Strings as received; empty strings and None become null."""
-    series = _as_series(values).astype("str")
-    return series.mask(series.str.len() == 0)
+    arrow = _arrow(values, TEXT_TYPES)
+    if arrow is None:
+        series = _as_series(values).astype("str")
+        return series.mask(series.str.len() == 0)
+    strings = arrow.cast(pa.large_string())
+    kept = pc.if_else(pc.not_equal(strings, ""), strings, pa.scalar(None, pa.large_string()))
+    return pd.Series(_str_array(kept), copy=False)
 
 
-def numbers(values: Sequence[Any] | pd.Series) -> pd.Series:
+def numbers(values: Values) -> pd.Series:
     """Floats; anything unparseable becomes NaN."""
+    arrow = _arrow(values, NUMBER_TYPES)
+    if arrow is not None:
+        floats = arrow.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        return pd.Series(floats, dtype="float64", copy=False)
+    strings = _arrow(values, TEXT_TYPES)
+    if strings is not None:
+        values = strings.to_numpy(zero_copy_only=False)
     return pd.to_numeric(_as_series(values), errors="coerce").astype("float64")
 
 
-def local_times(values: Sequence[Any] | pd.Series, fmt: str) -> pd.Series:
+def local_times(values: Values, fmt: str) -> pd.Series:
     """Timestamps in Asia/Shanghai from strings in `fmt`; unparseable ones become NaT."""
-    parsed = pd.to_datetime(_as_series(values), format=fmt, errors="coerce")
+    strings = _arrow(values, TEXT_TYPES)
+    source = _as_series(values) if strings is None else pd.Series(_str_array(strings))
+    parsed = pd.to_datetime(source, format=fmt, errors="coerce")
     return parsed.dt.tz_localize(TZ).astype(TIMESTAMP)
 
 
-def epoch_millis(values: Sequence[Any] | pd.Series) -> pd.Series:
+def epoch_millis(values: Values) -> pd.Series:
     """Timestamps in Asia/Shanghai from epoch milliseconds (UTC)."""
-    millis = pd.to_numeric(_as_series(values), errors="coerce")
+    millis = numbers(values)
     return pd.to_datetime(millis, unit="ms", utc=True).dt.tz_convert(TZ).astype(TIMESTAMP)
 
 
@@ -88,6 +149,12 @@ def natural_source_key(
     return natural_key([raw_id, course_title, date_key(completed_at)])
 
 
-def payloads(records: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Each record as compact JSON, kept for provenance."""
-    return [json.dumps(r, ensure_ascii=False, separators=(",", ":"), default=str) for r in records]
+def payloads(records: Iterable[Mapping[str, Any]]) -> pa.Array:
+    """Each record as compact JSON (orjson: UTF-8, no spaces, non-ASCII unescaped), for provenance.
+
+    The serializer does the per-record work; Arrow checks the UTF-8 once for the whole column.
+    Spreadsheet dates and times are written in ISO 8601 (`2022-03-01T10:00:00`); any other
+    value JSON has no type for as its `str`.
+    """
+    encoded = [orjson.dumps(r, default=str) for r in records]
+    return pa.array(encoded, pa.large_binary()).cast(pa.large_string())

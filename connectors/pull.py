@@ -7,7 +7,10 @@ passes, e.g. a sandbox's settings or a mock transport) and hands both to the fam
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack
 from types import MappingProxyType
 from typing import Any
 
@@ -44,6 +47,49 @@ ENGINES: Mapping[str, Engine] = MappingProxyType(
 )
 
 
+PROGRESS_SECONDS = 10.0
+"""At most one progress message per this many seconds per pull, plus a summary at its end."""
+
+
+class Throttled:
+    """Progress for a caller whose messages cost (Dagster's event log): engines report every
+    page, this passes at most one message per `interval` seconds, then `summary` closes the pull.
+    """
+
+    def __init__(
+        self, progress: Progress, interval: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._progress = progress
+        self._interval = interval
+        self._clock = clock
+        self._next = -math.inf
+        self.started = clock()
+
+    def __call__(self, message: str) -> None:
+        now = self._clock()
+        if now >= self._next:
+            self._next = now + self._interval
+            self._progress(message)
+
+    def summary(self, message: str) -> None:
+        self._progress(f"{message} in {self._clock() - self.started:.1f} s")
+
+
+def client_for(
+    code: str,
+    *,
+    settings: Settings | None = None,
+    transport: httpx.BaseTransport | None = None,
+    retry: RetryPolicy = DEFAULT_RETRY,
+) -> PlatformClient:
+    """A client for `code` that a caller pulling several years can pass to each `pull`.
+
+    One client means one connection pool for all of them; close it (or use it as a context
+    manager) when done.
+    """
+    return PlatformClient(code, settings or settings_for(code), retry=retry, transport=transport)
+
+
 def pull(
     code: str,
     request: PullRequest,
@@ -52,17 +98,36 @@ def pull(
     transport: httpx.BaseTransport | None = None,
     retry: RetryPolicy = DEFAULT_RETRY,
     progress: Progress | None = None,
+    progress_seconds: float = PROGRESS_SECONDS,
+    client: PlatformClient | None = None,
 ) -> Iterator[Batch]:
-    """Batches of `code`'s records in the request's window, each with its watermark."""
+    """Batches of `code`'s records in the request's window, each with its watermark.
+
+    `client` (from `client_for`) is used and left open; without one, a client is built from
+    `settings`/`transport`/`retry` for this pull and closed after it. `progress` gets at most
+    one message per `progress_seconds` and a summary line when the pull ends.
+    """
     specs = load_specs()
     if code not in specs:
         raise KeyError(f"unknown platform {code!r}; known: {', '.join(specs)}")
     spec = specs[code]
     engine = ENGINES[spec.family]
-    with PlatformClient(
-        code, settings or settings_for(code), retry=retry, transport=transport
-    ) as client:
-        yield from engine(spec, client, request, progress or _log_progress)
+    throttled = Throttled(progress or _log_progress, progress_seconds)
+    with ExitStack() as stack:
+        if client is None:
+            client = stack.enter_context(
+                client_for(code, settings=settings, transport=transport, retry=retry)
+            )
+        requests, retries = client.requests, client.retries
+        records = batches = 0
+        for batch in engine(spec, client, request, throttled):
+            records += len(batch.records)
+            batches += 1
+            yield batch
+        throttled.summary(
+            f"{code} {request.year}: {records} records in {batches} batches,"
+            f" {client.requests - requests} requests ({client.retries - retries} retried)"
+        )
 
 
 def _log_progress(message: str) -> None:

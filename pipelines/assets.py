@@ -15,11 +15,12 @@ import pandas as pd
 
 from connectors.core import Batch, PlatformSpec, PullRequest
 from connectors.specs import load_specs
+from pipelines import checks, validation
+from pipelines.metadata import markdown_table, masked_preview, table_schema
 from pipelines.provincial import write_provincial
+from pipelines.refresh import refresh_outputs
 from pipelines.resources import Database, Platforms, ProvincialOutput
-from pipelines.rules import apply_rules
-from schemas.ledger import COMPLETION_DTYPES, HOURS_BANK_DTYPES, RECONCILIATION_DTYPES
-from schemas.privacy import mask_ids
+from schemas.ledger import COMPLETION_DTYPES, HOURS_BANK_DTYPES, RECONCILIATION_DTYPES, STATES
 from schemas.raw import RAW_DTYPES
 
 # single-run backfills are what DESIGN.md asks for; their beta label is not news at every import
@@ -37,33 +38,12 @@ years = dg.StaticPartitionsDefinition([str(y) for y in range(FIRST_YEAR, current
 """Pull windows, 2017 (R12: title checks reach back to 2017) to the current year."""
 
 
-def table_schema(dtypes: dict[str, str]) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name, str(t)) for name, t in dtypes.items()])
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A small frame as a Markdown table (metadata only; never a hot path)."""
-    if frame.empty:
-        return "(no rows)"
-    cells = frame.astype("str").fillna("").replace("|", "\\|", regex=False)
-    lines = [" | ".join(frame.columns), " | ".join("---" for _ in frame.columns)]
-    lines += [" | ".join(row) for row in cells.itertuples(index=False)]
-    return "\n".join(f"| {line} |" for line in lines)
-
-
-def masked_preview(frame: pd.DataFrame, id_columns: tuple[str, ...], rows: int = 5) -> str:
-    """A few rows with ID numbers masked (C6) and the bulky payload left out."""
-    preview = frame.head(rows).drop(columns=["payload"], errors="ignore").copy()
-    for column in id_columns:
-        if column in preview:
-            preview[column] = mask_ids(preview[column])
-    return markdown_table(preview)
-
-
 # --- raw records ----------------------------------------------------------------------------
 
 
 STORE_ROWS = 20_000
+RAW_KEY_COLUMNS = ("platform", "source_key", "pulled_at")
+"""What the raw suite reads of the stored rows (kept in memory instead of read back)."""
 
 
 def coalesce(batches: Iterator[Batch], rows: int = STORE_ROWS) -> Iterator[Batch]:
@@ -102,6 +82,7 @@ def raw_asset(spec: PlatformSpec) -> dg.AssetsDefinition:
         partitions_def=years,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=f"platform_{spec.code}",
+        check_specs=[checks.raw_expectations(spec.code)],
         kinds={"python", "sql"},
         metadata={
             "platform": spec.code,
@@ -111,11 +92,12 @@ def raw_asset(spec: PlatformSpec) -> dg.AssetsDefinition:
     )
     def _raw(
         context: dg.AssetExecutionContext, database: Database, platforms: Platforms
-    ) -> dg.MaterializeResult:
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         store = database.store()
         pulled: dict[str, int] = {}
         watermarks: dict[str, object] = {}
         last = pd.DataFrame(columns=list(RAW_DTYPES))
+        stored: list[pd.DataFrame] = []
         for key in context.partition_keys:
             year = int(key)
             request = PullRequest.for_year(
@@ -126,12 +108,13 @@ def raw_asset(spec: PlatformSpec) -> dg.AssetsDefinition:
             pulled[key] = 0
             for batch in coalesce(platforms.pull(spec.code, request, progress=context.log.info)):
                 store.store_batch(spec.code, year, batch.records, batch.watermark)
+                stored.append(batch.records[list(RAW_KEY_COLUMNS)])
                 pulled[key] += len(batch.records)
                 watermarks[key] = dict(batch.watermark)
                 if len(batch.records):
                     last = batch.records
             context.log.info(f"{spec.code} {key}: {pulled[key]} records stored")
-        return dg.MaterializeResult(
+        yield dg.MaterializeResult(
             metadata={
                 "records_pulled": sum(pulled.values()),
                 "records_by_year": pulled,
@@ -139,6 +122,11 @@ def raw_asset(spec: PlatformSpec) -> dg.AssetsDefinition:
                 "preview": dg.MetadataValue.md(masked_preview(last, ("raw_id",))),
             }
         )
+        rows = pd.concat(stored) if stored else last[list(RAW_KEY_COLUMNS)]
+        rows = rows.drop_duplicates(["platform", "source_key"], keep="last")
+        spec_check = checks.raw_expectations(spec.code)
+        outcome = validation.validate_raw(rows)
+        yield from checks.expectations((spec_check, outcome, len(rows)), render=False)
 
     return _raw
 
@@ -183,6 +171,11 @@ def employer_types() -> pd.DataFrame | None:
     return pd.read_csv(path, dtype="str") if path else None
 
 
+class LedgerConfig(dg.Config):
+    full: bool = False
+    """Recompute every person, not only those whose records changed since the last run."""
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -216,49 +209,52 @@ def employer_types() -> pd.DataFrame | None:
             },
         ),
     ],
+    check_specs=[
+        checks.COMPLETION_EXPECTATIONS,
+        checks.HOURS_BANK_EXPECTATIONS,
+        checks.RECONCILIATION_BALANCES,
+    ],
 )
-def ledger(context: dg.AssetExecutionContext, database: Database):
-    """Apply the rules to every stored record, then replace the outputs in one transaction.
+def ledger(
+    context: dg.AssetExecutionContext, config: LedgerConfig, database: Database
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """Fold the stored records into the ledger, the bank and the D4 counts, then check them.
 
-    The whole history is recomputed because a pull for one year can change another year's
-    result (a 2022 makeup record credits 2019; a duplicate merges across platforms).
+    Only the people whose records changed since the last run are recomputed
+    (`pipelines.refresh`); the checks read the rows this run computed and the counts of all.
     """
     store = database.store()
-    raw = store.raw_records()
-    result = apply_rules(raw, employer_types=employer_types())
-    store.replace_outputs(result.completion, result.hours_bank, result.name_conflicts)
-    run_at = pd.Timestamp.now(tz=SHANGHAI)
-    store.append_reconciliation(context.run.run_id, run_at, result.reconciliation)
-    completion = result.completion
-    states = (
-        completion["state"]
-        .value_counts()
-        .reindex(["credited", "merged", "not_credited", "quarantined"], fill_value=0)
-    )
+    refresh = refresh_outputs(store, employer_types=employer_types(), full=config.full)
+    counts = store.state_counts()
+    store.append_reconciliation(context.run.run_id, pd.Timestamp.now(tz=SHANGHAI), counts)
+    completion, bank = refresh.result.completion, refresh.result.hours_bank
+    states = counts[list(STATES)].sum()
     reasons = completion["reason"].value_counts().to_dict()
     yield dg.MaterializeResult(
         asset_key="completion",
         metadata={
-            "dagster/row_count": len(completion),
-            "raw_records": len(raw),
+            "dagster/row_count": int(counts["raw"].sum()),
+            "refresh": refresh.mode,
+            "batches": f"{refresh.batches[0]}..{refresh.batches[1]}",
+            "records_changed": refresh.records_changed,
+            "records_recomputed": refresh.records_read,
+            "people_recomputed": refresh.people,
             "states": {k: int(v) for k, v in states.items()},
-            "reasons": {str(k): int(v) for k, v in reasons.items()},
-            "name_conflicts": len(result.name_conflicts),
+            "reasons_recomputed": {str(k): int(v) for k, v in reasons.items()},
+            "name_conflicts_recomputed": len(refresh.result.name_conflicts),
             "preview": dg.MetadataValue.md(masked_preview(completion, ("id_number",))),
         },
     )
-    bank = result.hours_bank
     yield dg.MaterializeResult(
         asset_key="hours_bank",
         metadata={
-            "dagster/row_count": len(bank),
-            "people": int(bank["id_number"].nunique()),
-            "compliant": int(bank["compliant"].sum()),
-            "not_binding": int((~bank["binding"]).sum()),
+            "dagster/row_count": store.row_count("hours_bank"),
+            "person_years_recomputed": len(bank),
+            "compliant_recomputed": int(bank["compliant"].sum()),
+            "not_binding_recomputed": int((~bank["binding"]).sum()),
             "preview": dg.MetadataValue.md(masked_preview(bank, ("id_number",))),
         },
     )
-    counts = result.reconciliation
     yield dg.MaterializeResult(
         asset_key="reconciliation",
         metadata={
@@ -267,9 +263,36 @@ def ledger(context: dg.AssetExecutionContext, database: Database):
             "d4": dg.MetadataValue.md(markdown_table(counts)),
         },
     )
+    yield from checks.expectations(
+        (
+            checks.COMPLETION_EXPECTATIONS,
+            validation.validate_completion(completion),
+            len(completion),
+        ),
+        (checks.HOURS_BANK_EXPECTATIONS, validation.validate_hours_bank(bank), len(bank)),
+    )
+    yield checks.balance(counts, store.live_raw_counts())
 
 
 # --- provincial files -----------------------------------------------------------------------
+
+
+PROVINCIAL_COLUMNS = (
+    "record_key",
+    "platform",
+    "id_number",
+    "course_title",
+    "subject",
+    "mode",
+    "completed_at",
+    "credited_year",
+    "makeup",
+    "hours_credited",
+    "certificate_no",
+    "state",
+    "last_seen_at",
+)
+"""The ledger columns the provincial files read (of credited rows only)."""
 
 
 @dg.asset(
@@ -280,9 +303,13 @@ def ledger(context: dg.AssetExecutionContext, database: Database):
 )
 def provincial_files(database: Database, output: ProvincialOutput) -> dg.MaterializeResult:
     store = database.store()
-    manifest = write_provincial(
-        store.read_table("completion"), store.read_table("hours_bank"), output.path()
+    credited = store.read_table(
+        "completion",
+        columns=PROVINCIAL_COLUMNS,
+        where=("state = 'credited' AND hours_credited > 0",),
     )
+    bank = store.read_table("hours_bank", columns=("id_number", "year", "name", "employer"))
+    manifest = write_provincial(credited, bank, output.path())
     return dg.MaterializeResult(
         metadata={
             "output_dir": dg.MetadataValue.path(str(output.path() / "provincial")),

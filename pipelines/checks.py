@@ -1,28 +1,79 @@
-"""Asset checks: Great Expectations suites and the D4 balance, reading the database.
+"""Asset checks: Great Expectations suites and the D4 balance, run inside the assets that made
+the data, on the frames they hold, so a million rows are never read back just to be checked.
 
-The ledger and hours-bank checks block: a failure stops the provincial files from being
-written. Failing rows are named by record key in the check's metadata, never by ID number.
+The ledger and hours-bank suites and the D4 balance block: a failure fails the ledger step, and
+the provincial files are not written. A raw suite does not block (bad values flow on to
+quarantine). Failing rows are named by record key in the check's metadata, never by ID number.
 """
+
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
-from connectors.core import PlatformSpec
-from connectors.specs import load_specs
 from pipelines import validation
-from pipelines.assets import markdown_table
-from pipelines.resources import Database, data_dir
+from pipelines.metadata import markdown_table
+from pipelines.resources import data_dir
 
 FAILING_ROWS_SHOWN = 20
 
+COMPLETION_EXPECTATIONS = dg.AssetCheckSpec(
+    "completion_expectations",
+    asset="completion",
+    blocking=True,
+    description="The ledger's GX suite, on the rows this run computed.",
+)
+HOURS_BANK_EXPECTATIONS = dg.AssetCheckSpec(
+    "hours_bank_expectations",
+    asset="hours_bank",
+    blocking=True,
+    description="The hours bank's GX suite, on the person-years this run computed.",
+)
+RECONCILIATION_BALANCES = dg.AssetCheckSpec(
+    "reconciliation_balances",
+    asset="reconciliation",
+    blocking=True,
+    description=(
+        "D4: per platform and year, raw = credited + merged + not credited + quarantined; "
+        "per platform, the ledger holds every stored record that is not withdrawn."
+    ),
+)
 
-def _result(outcome: validation.Validation) -> dg.AssetCheckResult:
+
+def raw_expectations(code: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        "raw_expectations",
+        asset=f"raw_{code}",
+        description=f"GX suite of the raw schema on the {code} records this run stored.",
+    )
+
+
+def data_docs_dir() -> Path:
+    return data_dir() / "data_docs"
+
+
+def expectations(
+    *checks: tuple[dg.AssetCheckSpec, validation.Validation, int], render: bool = True
+) -> list[dg.AssetCheckResult]:
+    """Results of GX validations (spec, outcome, rows validated), kept for Data Docs; the site
+    is rendered when `render` (by the ledger step: once a run, not once per platform)."""
+    outcomes = [outcome for _, outcome, _ in checks]
+    validation.build_data_docs(outcomes, data_docs_dir(), render=render)
+    return [_result(spec, outcome, rows) for spec, outcome, rows in checks]
+
+
+def _result(
+    spec: dg.AssetCheckSpec, outcome: validation.Validation, rows: int
+) -> dg.AssetCheckResult:
     failing = outcome.failing_keys
     return dg.AssetCheckResult(
+        asset_key=spec.asset_key,
+        check_name=spec.name,
         passed=outcome.success,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
             "suite": outcome.suite,
+            "rows_validated": rows,
             "expectations_evaluated": outcome.evaluated,
             "failed_expectations": outcome.failed,
             "failing_rows": len(failing),
@@ -36,70 +87,22 @@ def _result(outcome: validation.Validation) -> dg.AssetCheckResult:
     )
 
 
-def data_docs_dir():
-    return data_dir() / "data_docs"
-
-
-def _validate(kind: str, frame: pd.DataFrame) -> dg.AssetCheckResult:
-    run = {
-        "raw_records": validation.validate_raw,
-        "completion": validation.validate_completion,
-        "hours_bank": validation.validate_hours_bank,
-    }[kind]
-    outcome = run(frame)
-    validation.build_data_docs([outcome], data_docs_dir())
-    return _result(outcome)
-
-
-@dg.asset_check(asset="completion", blocking=True, description="The ledger's GX suite.")
-def completion_expectations(database: Database) -> dg.AssetCheckResult:
-    return _validate("completion", database.store().read_table("completion"))
-
-
-@dg.asset_check(asset="hours_bank", blocking=True, description="The hours bank's GX suite.")
-def hours_bank_expectations(database: Database) -> dg.AssetCheckResult:
-    return _validate("hours_bank", database.store().read_table("hours_bank"))
-
-
-@dg.asset_check(
-    asset="reconciliation",
-    blocking=True,
-    description="D4: per platform and year, raw = credited + merged + not credited + quarantined.",
-)
-def reconciliation_balances(
-    context: dg.AssetCheckExecutionContext, database: Database
-) -> dg.AssetCheckResult:
-    counts = database.store().read_table("reconciliation")
-    counts = counts[counts["run_id"] == context.run.run_id]
+def balance(counts: pd.DataFrame, live: pd.Series) -> dg.AssetCheckResult:
+    """D4 on the whole ledger's counts, and the ledger's rows against the stored records."""
     states = counts[["credited", "merged", "not_credited", "quarantined"]].sum(axis=1)
     unbalanced = counts[counts["raw"] != states]
+    ledger = counts.groupby("platform")["raw"].sum()
+    both = pd.DataFrame({"stored": live, "ledger": ledger}).fillna(0).astype("int64")
+    lost = both[both["stored"] != both["ledger"]].rename_axis("platform").reset_index()
     return dg.AssetCheckResult(
-        passed=unbalanced.empty,
+        asset_key=RECONCILIATION_BALANCES.asset_key,
+        check_name=RECONCILIATION_BALANCES.name,
+        passed=unbalanced.empty and lost.empty,
         metadata={
             "rows": len(counts),
             "raw": int(counts["raw"].sum()),
+            "stored_not_withdrawn": int(live.sum()),
             "unbalanced": dg.MetadataValue.md(markdown_table(unbalanced)),
+            "ledger_vs_stored": dg.MetadataValue.md(markdown_table(lost)),
         },
     )
-
-
-def raw_expectations(spec: PlatformSpec) -> dg.AssetChecksDefinition:
-    """The raw suite for one platform; bad values flow on to quarantine, so it does not block."""
-
-    @dg.asset_check(
-        asset=f"raw_{spec.code}",
-        name="raw_expectations",
-        description=f"GX suite of the raw schema on every stored {spec.code} record.",
-    )
-    def _check(database: Database) -> dg.AssetCheckResult:
-        return _validate("raw_records", database.store().raw_records(platforms=[spec.code]))
-
-    return _check
-
-
-checks = [
-    completion_expectations,
-    hours_bank_expectations,
-    reconciliation_balances,
-    *(raw_expectations(spec) for spec in load_specs().values()),
-]

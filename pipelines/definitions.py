@@ -5,13 +5,11 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines.assets import ledger, nightly_sync, provincial_files, raw_assets, sync_job
-from pipelines.checks import checks
 from pipelines.resources import Database, Platforms, ProvincialOutput
 from pipelines.runs import progress_logger
 
 defs = dg.Definitions(
     assets=[*raw_assets, ledger, provincial_files],
-    asset_checks=checks,
     jobs=[sync_job],
     schedules=[nightly_sync],
     loggers={"progress": progress_logger},

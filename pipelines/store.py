@@ -16,6 +16,7 @@ import json
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -31,6 +32,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 
+from schemas.ledger import STATES
 from schemas.raw import RAW_DTYPES, TIMESTAMP, TZ, conform, record_key
 from schemas.tables import FRAME_DTYPES, PRIMARY_KEYS, TABLES
 
@@ -50,6 +52,10 @@ _RAW_DATA_COLUMNS: tuple[str, ...] = tuple(
     c
     for c, t in RAW_DTYPES.items()
     if c not in {"platform", "source_key", "withdrawn", "pulled_at", "pull_year"} and t != "bool"
+)
+# What a record says: a new value in one of these is a change the ledger must fold in.
+_RAW_CONTENT: tuple[str, ...] = tuple(
+    c for c in RAW_DTYPES if c not in {"platform", "source_key", "pulled_at", "payload"}
 )
 _RAW_KEPT_ON_WITHDRAWAL: tuple[str, ...] = tuple(
     c for c in FRAME_DTYPES["raw_record"] if c not in {"record_key", "withdrawn", "last_seen_at"}
@@ -119,12 +125,6 @@ def _utc_text(values: pd.Series) -> pd.Series:
     return joined.to_pandas(types_mapper=_TEXT_TYPES.get).set_axis(values.index)
 
 
-def _to_local(values: pd.Series) -> pd.Series:
-    """Stored UTC ISO text back to the frames' Asia/Shanghai timestamps."""
-    parsed = pd.to_datetime(values.astype("str"), format="ISO8601", utc=True)
-    return parsed.dt.tz_convert(TZ).astype(TIMESTAMP)
-
-
 def _prepare(frame: pd.DataFrame, dtypes: Mapping[str, str]) -> pd.DataFrame:
     """The frame as database values: schema dtypes, timestamps as UTC text, NUL replaced."""
     typed = conform(frame, dict(dtypes))
@@ -147,21 +147,43 @@ def _python_values(column: pd.Series) -> list[Any]:
 
 
 def _frame_from_columns(
-    columns: Mapping[str, Sequence[Any] | pd.Series], dtypes: Mapping[str, str]
+    columns: Mapping[str, Sequence[Any] | pa.Array], dtypes: Mapping[str, str]
 ) -> pd.DataFrame:
-    """Database values (or strings from a CSV) back to the schema's dtypes."""
+    """Database values (Python objects from SQLite, arrow arrays from PostgreSQL's CSV) back to
+    the schema's dtypes. Text and timestamps go through arrow: building them from Python
+    objects with pandas costs several times more at a million rows."""
     out: dict[str, Any] = {}
     for name, dtype in dtypes.items():
         values = columns[name]
         if dtype == TIMESTAMP:
-            out[name] = _to_local(pd.Series(values, dtype="str"))
+            out[name] = _local_times(_text_array(values))
+        elif dtype == "str":
+            out[name] = _text_array(values).to_pandas(types_mapper=_TEXT_TYPES.get)
         elif dtype == "boolean":
-            out[name] = pd.Series(values, dtype="object").astype("boolean")
-        elif dtype in {"str", "float64"}:
-            out[name] = pd.Series(values, dtype=dtype)
+            out[name] = pd.Series(_objects(values), dtype="object").astype("boolean")
+        elif dtype == "float64":
+            out[name] = pd.Series(_objects(values), dtype="float64")
         else:
-            out[name] = pd.Series(values).astype(dtype)
+            out[name] = pd.Series(_objects(values)).astype(dtype)
     return pd.DataFrame(out)
+
+
+def _text_array(values: Sequence[Any] | pa.Array) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray | pa.Array):
+        return values
+    return pa.array(values, type=pa.large_string())
+
+
+def _objects(values: Sequence[Any] | pa.Array) -> Sequence[Any]:
+    if isinstance(values, pa.ChunkedArray | pa.Array):
+        return values.to_pandas()
+    return values
+
+
+def _local_times(text: pa.Array) -> pd.Series:
+    """Stored UTC ISO text (`…T…Z`) to the frames' Asia/Shanghai timestamps."""
+    utc = text.cast(pa.timestamp("us", tz="UTC"))
+    return pd.Series(utc.to_pandas()).dt.tz_convert(TZ).astype(TIMESTAMP)
 
 
 def _arrow_type(dtype: str) -> pa.DataType:
@@ -172,6 +194,24 @@ def _arrow_type(dtype: str) -> pa.DataType:
     if dtype in {"bool", "boolean"}:
         return pa.bool_()
     return pa.large_string()
+
+
+@dataclass(frozen=True)
+class LedgerState:
+    """The outputs hold every batch up to `batch`, computed by rules with `fingerprint`."""
+
+    batch: int
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a partial replace rewrites: ledger rows by record key, hours-bank rows by person
+    and year (`id_number`, `year`), name conflicts by person. Rows given must lie inside it."""
+
+    records: Collection[str]
+    person_years: pd.DataFrame
+    people: Collection[str]
 
 
 # --- the store ------------------------------------------------------------------------------
@@ -243,7 +283,10 @@ class Store:
         stage = _latest_versions(frame)
         state = json.dumps(dict(watermark), ensure_ascii=False, sort_keys=True)
         with self._transaction() as conn:
-            self._upsert_raw(conn, stage)
+            batch = conn.exec_driver_sql(
+                "UPDATE pipeline_state SET seq = seq + 1 WHERE name = 'raw' RETURNING seq"
+            ).scalar_one()
+            self._upsert_raw(conn, stage, batch)
             self._progress("raw_record", len(stage))
             self._upsert(
                 conn,
@@ -258,8 +301,41 @@ class Store:
             self._progress("watermark", 1)
         return len(stage)
 
-    def _upsert_raw(self, conn: Connection, stage: pd.DataFrame) -> None:
+    def _upsert_raw(self, conn: Connection, stage: pd.DataFrame, batch: int) -> None:
+        """Upsert the batch's rows. Every row written gets the batch's number as
+        `seen_batch`, and as `batch_seq` only when its content changed: a platform that sends
+        a whole year again every night changes nothing for the ledger (the row lock on the
+        counter makes numbers follow commit order on PostgreSQL too).
+
+        PostgreSQL copies into a staging table first (COPY is its fast path); SQLite upserts
+        straight from `executemany` unless a bare withdrawal needs the stored values first.
+        """
         columns = list(FRAME_DTYPES["raw_record"])
+        distinct = "IS DISTINCT FROM" if self._postgres else "IS NOT"
+        changed = " OR ".join(
+            f"raw_record.{_quote(c)} {distinct} excluded.{_quote(c)}" for c in _RAW_CONTENT
+        )
+        updates = ", ".join(
+            f"{_quote(c)} = excluded.{_quote(c)}"
+            for c in [*columns, "seen_batch"]
+            if c not in {"record_key", "first_seen_at"}
+        )
+        updates += (
+            f", batch_seq = CASE WHEN {changed} THEN {int(batch)} ELSE raw_record.batch_seq END"
+        )
+        upsert = f"ON CONFLICT (record_key) DO UPDATE SET {updates}"
+        numbers = {"batch_seq": int(batch), "seen_batch": int(batch)}
+        if not self._postgres and not stage[_BARE].any():
+            self._bulk_insert(
+                conn,
+                "raw_record",
+                stage,
+                FRAME_DTYPES["raw_record"],
+                "raw_record:rows",
+                constants=numbers,
+                suffix=upsert,
+            )
+            return
         staging = "raw_record" + _STAGE_SUFFIX
         if self._postgres:
             conn.exec_driver_sql(
@@ -272,22 +348,17 @@ class Store:
                 f"SELECT *, false AS {_BARE} FROM raw_record WHERE false"
             )
         self._bulk_insert(
-            conn, staging, stage, {**FRAME_DTYPES["raw_record"], _BARE: "bool"}, "raw_record:stage"
+            conn, staging, stage, {**FRAME_DTYPES["raw_record"], _BARE: "bool"}, "raw_record:rows"
         )
         kept = ", ".join(f"{_quote(c)} = stored.{_quote(c)}" for c in _RAW_KEPT_ON_WITHDRAWAL)
         conn.exec_driver_sql(
             f"UPDATE {staging} SET {kept} FROM raw_record AS stored "
             f"WHERE {staging}.{_BARE} AND stored.record_key = {staging}.record_key"
         )
-        updates = ", ".join(
-            f"{_quote(c)} = excluded.{_quote(c)}"
-            for c in columns
-            if c not in {"record_key", "first_seen_at"}
-        )
         conn.exec_driver_sql(
-            f"INSERT INTO raw_record ({_column_list(columns)}) "
-            f"SELECT {_column_list(columns)} FROM {staging} WHERE true "
-            f"ON CONFLICT (record_key) DO UPDATE SET {updates}"
+            f"INSERT INTO raw_record ({_column_list([*columns, *numbers])}) "
+            f"SELECT {_column_list(columns)}, {int(batch)}, {int(batch)} FROM {staging} "
+            f"WHERE true {upsert}"
         )
         conn.exec_driver_sql(f"DROP TABLE {staging}")
 
@@ -317,9 +388,91 @@ class Store:
         with self.engine.connect() as conn:
             return frozenset(conn.execute(query).scalars())
 
-    def raw_records(self, platforms: Collection[str] | None = None) -> pd.DataFrame:
-        """Every stored record (of `platforms`, if given): raw schema + key and sighting times."""
-        return self._read("raw_record", None if platforms is None else ("platform", platforms))
+    def raw_records(
+        self,
+        platforms: Collection[str] | None = None,
+        *,
+        keys: Collection[str] | None = None,
+        batches: tuple[int, int] | None = None,
+        payload: bool = True,
+    ) -> pd.DataFrame:
+        """Stored records (of `platforms`, with `keys`, stored by batches `first < n <= last`):
+        raw schema + key and sighting times. `payload=False` leaves the bulky audit JSON null:
+        the store keeps one version per key, so the rules never need it to break a tie."""
+        where = [] if platforms is None else [_in("platform", platforms)]
+        if batches is not None:
+            where.append(f"batch_seq > {int(batches[0])} AND batch_seq <= {int(batches[1])}")
+        columns = [c for c in FRAME_DTYPES["raw_record"] if payload or c != "payload"]
+        frame = self._read(
+            "raw_record",
+            columns=columns,
+            where=where,
+            keys=None if keys is None else {"record_key": keys},
+        )
+        if payload:
+            return frame
+        return frame.assign(payload=pd.Series(np.nan, index=frame.index, dtype="str"))[
+            list(FRAME_DTYPES["raw_record"])
+        ]
+
+    def last_batch(self) -> int:
+        """The number of the last batch stored (0 before any)."""
+        sql = "SELECT seq FROM pipeline_state WHERE name = 'raw'"
+        with self.engine.connect() as conn:
+            return int(conn.exec_driver_sql(sql).scalar_one())
+
+    def ledger_state(self) -> LedgerState | None:
+        """The batch the outputs were last brought up to, and the rules that computed them."""
+        with self.engine.connect() as conn:
+            row = conn.exec_driver_sql(
+                "SELECT seq, fingerprint FROM pipeline_state WHERE name = 'ledger'"
+            ).one_or_none()
+        return None if row is None else LedgerState(int(row[0]), str(row[1]))
+
+    def ledger_rows(
+        self,
+        columns: Sequence[str],
+        *,
+        keys: Collection[str] | None = None,
+        people: Collection[str] | None = None,
+        reasons: Collection[str] | None = None,
+    ) -> pd.DataFrame:
+        """`columns` of the ledger rows with one of `keys`, of one of `people`, or with one of
+        `reasons` (whichever are given; a row matching several comes once)."""
+        columns = list(dict.fromkeys(["record_key", *columns]))
+        reads = [
+            {"keys": {"record_key": keys}} if keys is not None else None,
+            {"keys": {"id_number": people}} if people is not None else None,
+            {"where": [_in("reason", reasons)]} if reasons is not None else None,
+        ]
+        found = [self._read("completion", columns=columns, **r) for r in reads if r is not None]
+        if not found:
+            raise ValueError("ledger_rows needs keys, people or reasons")
+        return pd.concat(found, ignore_index=True).drop_duplicates("record_key", ignore_index=True)
+
+    def state_counts(self) -> pd.DataFrame:
+        """D4 over the whole ledger: records per platform, year and state (the SQL twin of
+        `pipelines.rules.bank.reconciliation_counts`, so a partial recompute still counts all)."""
+        states = list(STATES)
+        sums = ", ".join(
+            f"SUM(CASE WHEN state = {_literal(s)} THEN 1 ELSE 0 END) AS {s}" for s in states
+        )
+        year = "COALESCE(credited_year, pull_year)"
+        sql = (
+            f"SELECT platform, {year} AS year, COUNT(*) AS raw, {sums} FROM completion "
+            f"GROUP BY platform, {year} ORDER BY platform, {year}"
+        )
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql(sql).all()
+        frame = pd.DataFrame(rows, columns=["platform", "year", "raw", *states])
+        return frame.astype({"platform": "str"} | dict.fromkeys(["year", "raw", *states], "int64"))
+
+    def live_raw_counts(self) -> pd.Series:
+        """Stored records not withdrawn, per platform: what the ledger must hold (D4)."""
+        sql = "SELECT platform, COUNT(*) FROM raw_record WHERE NOT withdrawn GROUP BY platform"
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql(sql).all()
+        return pd.Series({str(p): int(n) for p, n in rows}, dtype="int64")
 
     # --- outputs ----------------------------------------------------------------------------
 
@@ -329,29 +482,48 @@ class Store:
         hours_bank: pd.DataFrame,
         name_conflicts: pd.DataFrame,
         *,
-        people: Collection[str] | None = None,
+        scope: Scope | None = None,
+        state: LedgerState | None = None,
+        sightings: tuple[int, int] | None = None,
     ) -> None:
-        """Replace the ledger, the bank and the name conflicts in one transaction.
-
-        With `people`, only their rows are replaced, plus the ledger rows whose `record_key`
-        the new ledger holds (the affected records quarantined without an ID number). Every
-        row given must then belong to those people or lack an ID number.
+        """Replace the ledger, the bank and the name conflicts in one transaction: all of them,
+        or what `scope` names. `state` is recorded in the same transaction, and the ledger rows
+        of records seen again by batches `first < n <= last` (`sightings`) get their new
+        `last_seen_at`.
         """
         frames = {
             "completion": completion.assign(pull_year=completion.get("pull_year", pd.NA)),
             "hours_bank": hours_bank,
             "name_conflict": name_conflicts[["id_number", "names"]],
         }
-        if people is not None:
-            _check_people(frames, frozenset(people))
+        if scope is not None:
+            _check_scope(frames, scope)
         with self._transaction() as conn:
-            if people is None:
+            if scope is None:
                 self._clear(conn, frames)
             else:
-                self._delete_people(conn, frozenset(people), frames["completion"]["record_key"])
+                self._delete_scope(conn, scope)
             for name, frame in frames.items():
                 ordered = frame.sort_values(list(PRIMARY_KEYS[name]), kind="stable")
                 self._bulk_insert(conn, name, ordered, FRAME_DTYPES[name], name)
+            if sightings is not None:
+                conn.exec_driver_sql(
+                    "UPDATE completion SET last_seen_at = seen.last_seen_at "
+                    "FROM raw_record AS seen WHERE seen.record_key = completion.record_key "
+                    f"AND seen.seen_batch > {int(sightings[0])} "
+                    f"AND seen.seen_batch <= {int(sightings[1])}"
+                )
+            if state is not None:
+                self._upsert(
+                    conn,
+                    "pipeline_state",
+                    {
+                        "name": "ledger",
+                        "seq": state.batch,
+                        "fingerprint": state.fingerprint,
+                        "updated_at": datetime.now(UTC),
+                    },
+                )
 
     def _clear(self, conn: Connection, names: Iterable[str]) -> None:
         """Empty tables inside the transaction (PostgreSQL TRUNCATE is transactional too)."""
@@ -361,24 +533,40 @@ class Store:
         for name in names:
             conn.exec_driver_sql(f"DELETE FROM {name}")
 
-    def _delete_people(self, conn: Connection, people: frozenset[str], keys: pd.Series) -> None:
-        self._stage_keys(conn, "people_stage", "id_number", pd.Series(sorted(people), dtype="str"))
-        self._stage_keys(conn, "keys_stage", "record_key", keys)
-        in_people = "id_number IN (SELECT id_number FROM people_stage)"
+    def _delete_scope(self, conn: Connection, scope: Scope) -> None:
+        keys = pd.DataFrame({"record_key": pd.Series(list(scope.records), dtype="str")})
+        years = scope.person_years[["id_number", "year"]].astype({"id_number": "str"})
+        people = pd.DataFrame({"id_number": pd.Series(list(scope.people), dtype="str")})
+        self._stage(conn, "keys_stage", keys, {"record_key": "str"})
+        self._stage(conn, "years_stage", years, {"id_number": "str", "year": "int64"})
+        self._stage(conn, "people_stage", people, {"id_number": "str"})
         conn.exec_driver_sql(
-            f"DELETE FROM completion WHERE {in_people} "
-            "OR record_key IN (SELECT record_key FROM keys_stage)"
+            "DELETE FROM completion WHERE record_key IN (SELECT record_key FROM keys_stage)"
         )
-        conn.exec_driver_sql(f"DELETE FROM hours_bank WHERE {in_people}")
-        conn.exec_driver_sql(f"DELETE FROM name_conflict WHERE {in_people}")
-        conn.exec_driver_sql("DROP TABLE people_stage")
-        conn.exec_driver_sql("DROP TABLE keys_stage")
+        conn.exec_driver_sql(
+            "DELETE FROM hours_bank WHERE EXISTS (SELECT 1 FROM years_stage AS s "
+            "WHERE s.id_number = hours_bank.id_number AND s.year = hours_bank.year)"
+        )
+        conn.exec_driver_sql(
+            "DELETE FROM name_conflict WHERE id_number IN (SELECT id_number FROM people_stage)"
+        )
+        for name in ("keys_stage", "years_stage", "people_stage"):
+            conn.exec_driver_sql(f"DROP TABLE {name}")
 
     def _stage_keys(self, conn: Connection, name: str, column: str, values: pd.Series) -> None:
+        self._stage(conn, name, pd.DataFrame({column: values}), {column: "str"})
+
+    def _stage(
+        self, conn: Connection, name: str, frame: pd.DataFrame, dtypes: Mapping[str, str]
+    ) -> None:
+        """A temporary table of distinct rows (its primary key: all columns), for joins."""
+        types = {"str": "TEXT", "int64": "BIGINT"}
+        columns = ", ".join(f"{_quote(c)} {types[t]}" for c, t in dtypes.items())
         suffix = " ON COMMIT DROP" if self._postgres else ""
-        conn.exec_driver_sql(f"CREATE TEMP TABLE {name} ({column} TEXT PRIMARY KEY){suffix}")
-        frame = pd.DataFrame({column: values.drop_duplicates()})
-        self._bulk_insert(conn, name, frame, {column: "str"}, name)
+        conn.exec_driver_sql(
+            f"CREATE TEMP TABLE {name} ({columns}, PRIMARY KEY ({_column_list(dtypes)})){suffix}"
+        )
+        self._bulk_insert(conn, name, frame.drop_duplicates(), dtypes, name)
 
     def append_reconciliation(
         self, run_id: str, run_at: datetime | pd.Timestamp, counts: pd.DataFrame
@@ -420,11 +608,20 @@ class Store:
                 },
             )
 
-    def read_table(self, name: str) -> pd.DataFrame:
-        """A whole table in its frame dtypes, ordered by primary key."""
+    def read_table(
+        self, name: str, *, columns: Collection[str] | None = None, where: Sequence[str] = ()
+    ) -> pd.DataFrame:
+        """A table (its `columns`, rows meeting the SQL conditions `where`) in its frame dtypes,
+        ordered by primary key."""
         if name not in FRAME_DTYPES:
             raise KeyError(f"unknown table {name!r}; known: {', '.join(FRAME_DTYPES)}")
-        return self._read(name, None)
+        return self._read(name, columns=columns, where=where)
+
+    def row_count(self, name: str) -> int:
+        if name not in FRAME_DTYPES:
+            raise KeyError(f"unknown table {name!r}; known: {', '.join(FRAME_DTYPES)}")
+        with self.engine.connect() as conn:
+            return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {name}").scalar_one())
 
     # --- bulk IO ----------------------------------------------------------------------------
 
@@ -446,11 +643,20 @@ class Store:
         frame: pd.DataFrame,
         dtypes: Mapping[str, str],
         step: str,
+        *,
+        constants: Mapping[str, int] | None = None,
+        suffix: str = "",
     ) -> None:
-        """Append `frame` to `table` in chunks, reporting each chunk to the progress hook."""
+        """Append `frame` to `table` in chunks, reporting each chunk to the progress hook.
+
+        SQLite only: `constants` are further columns with one value for every row, `suffix`
+        ends the statement (an `ON CONFLICT` clause).
+        """
         values = _prepare(frame, dtypes)
         columns = _column_list(dtypes)
         raw = conn.connection.driver_connection
+        if self._postgres and (constants or suffix):
+            raise ValueError("constants and suffix are for SQLite's executemany only")
         if self._postgres:
             arrow = pa.Table.from_pandas(values, preserve_index=False)
             options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
@@ -464,8 +670,10 @@ class Store:
                     copy.write(buffer.getvalue())
                     self._progress(step, min(start + self.chunk_rows, len(values)))
             return
-        placeholders = ", ".join("?" * len(dtypes))
-        statement = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
+        constants = constants or {}
+        placeholders = ", ".join(["?"] * len(dtypes) + [str(int(v)) for v in constants.values()])
+        names = _column_list([*dtypes, *constants])
+        statement = f"INSERT INTO {table} ({names}) VALUES ({placeholders}) {suffix}"
         cursor = raw.cursor()
         for start in range(0, len(values), self.chunk_rows):
             chunk = values.iloc[start : start + self.chunk_rows]
@@ -474,45 +682,60 @@ class Store:
             )
             self._progress(step, start + len(chunk))
 
-    def _read(self, name: str, where: tuple[str, Collection[str]] | None) -> pd.DataFrame:
-        dtypes = FRAME_DTYPES[name]
-        order = _column_list(PRIMARY_KEYS[name])
-        with self.engine.connect() as conn:
+    def _read(
+        self,
+        name: str,
+        *,
+        columns: Collection[str] | None = None,
+        where: Sequence[str] = (),
+        keys: Mapping[str, Collection[str]] | None = None,
+    ) -> pd.DataFrame:
+        """Rows of `name` (its `columns`, in schema order) matching every SQL condition of
+        `where`, and, for each column of `keys`, one of its values (staged in a temporary table,
+        so a million keys cost one join, not a million parameters); ordered by primary key."""
+        dtypes = {
+            c: t for c, t in FRAME_DTYPES[name].items() if columns is None or c in set(columns)
+        }
+        conditions = list(where)
+        with self.engine.connect() as conn, conn.begin():
+            for column, values in (keys or {}).items():
+                stage = f"{column}_read_stage"
+                self._stage_keys(conn, stage, column, pd.Series(list(values), dtype="str"))
+                conditions.append(f"{_quote(column)} IN (SELECT {_quote(column)} FROM {stage})")
+            sql = f"FROM {name}"
+            if conditions:
+                sql += " WHERE " + " AND ".join(f"({c})" for c in conditions)
+            sql += f" ORDER BY {_column_list(PRIMARY_KEYS[name])}"
             raw = conn.connection.driver_connection
             if self._postgres:
-                return _read_postgres(raw, name, dtypes, where, order)
-            sql = f"SELECT {_column_list(dtypes)} FROM {name}"
-            params: list[str] = []
-            if where is not None:
-                params = list(where[1])
-                sql += f" WHERE {_quote(where[0])} IN ({', '.join('?' * len(params))})"
-            rows = raw.execute(f"{sql} ORDER BY {order}", params).fetchall()
-        columns = list(zip(*rows, strict=True)) if rows else [()] * len(dtypes)
-        return _frame_from_columns(dict(zip(dtypes, columns, strict=True)), dtypes)
+                return _read_postgres(raw, sql, dtypes)
+            cursor = raw.execute(f"SELECT {_column_list(dtypes)} {sql}")
+            frames = [_frame_from_columns(dict.fromkeys(dtypes, ()), dtypes)]
+            while rows := cursor.fetchmany(self.chunk_rows):
+                columns = dict(zip(dtypes, zip(*rows, strict=True), strict=True))
+                frames.append(_frame_from_columns(columns, dtypes))
+            for column in keys or {}:
+                conn.exec_driver_sql(f"DROP TABLE {column}_read_stage")
+        return pd.concat(frames[1:], ignore_index=True) if len(frames) > 2 else frames[-1]
 
 
-def _read_postgres(
-    raw: Any,
-    name: str,
-    dtypes: Mapping[str, str],
-    where: tuple[str, Collection[str]] | None,
-    order: str,
-) -> pd.DataFrame:
+def _literal(value: str) -> str:
+    """A quoted SQL string literal (for the few constants the store puts into conditions)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _in(column: str, values: Collection[str]) -> str:
+    return f"{_quote(column)} IN ({', '.join(_literal(v) for v in values) or 'NULL'})"
+
+
+def _read_postgres(raw: Any, sql: str, dtypes: Mapping[str, str]) -> pd.DataFrame:
     """COPY the rows out as CSV and parse them with pyarrow (quoted "" is text, bare is NULL)."""
-    from psycopg import sql as pgsql
-
     selected = ", ".join(
         _PG_TIME.format(_quote(c)) if t == TIMESTAMP else _quote(c) for c, t in dtypes.items()
     )
-    query = pgsql.SQL(f"SELECT {selected} FROM {name}")
-    if where is not None:
-        query += pgsql.SQL(" WHERE {} = ANY({})").format(
-            pgsql.Identifier(where[0]), pgsql.Literal(list(where[1]))
-        )
-    query += pgsql.SQL(f" ORDER BY {order}")
     with (
         raw.cursor() as cursor,
-        cursor.copy(pgsql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)) as copy,
+        cursor.copy(f"COPY (SELECT {selected} {sql}) TO STDOUT (FORMAT csv)") as copy,
     ):
         data = b"".join(bytes(block) for block in copy)
     if not data:
@@ -533,13 +756,18 @@ def _read_postgres(
             false_values=["f"],
         ),
     )
-    columns = {c: table.column(c).to_pandas(types_mapper=_TEXT_TYPES.get) for c in dtypes}
-    return _frame_from_columns(columns, dtypes)
+    return _frame_from_columns({c: table.column(c) for c in dtypes}, dtypes)
 
 
 def _latest_versions(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per record_key: the latest version (D1), with first/last sighting and bare flag."""
     keyed = frame.assign(record_key=record_key(frame["platform"], frame["source_key"]))
+    if not keyed["record_key"].duplicated().any():  # one version each: nothing to choose
+        return keyed.assign(
+            first_seen_at=keyed["pulled_at"],
+            last_seen_at=keyed["pulled_at"],
+            **{_BARE: keyed["withdrawn"] & keyed[list(_RAW_DATA_COLUMNS)].isna().all(axis=1)},
+        ).reset_index(drop=True)
     ordered = keyed.sort_values(
         ["record_key", "updated_at", "pulled_at"], na_position="first", kind="stable"
     )
@@ -557,11 +785,17 @@ def _latest_versions(frame: pd.DataFrame) -> pd.DataFrame:
     return latest.reset_index(drop=True)
 
 
-def _check_people(frames: Mapping[str, pd.DataFrame], people: frozenset[str]) -> None:
-    for name, frame in frames.items():
-        ids = frame["id_number"]
-        outside = ids.notna() & ~ids.isin(people)
-        if outside.any():
-            raise ValueError(
-                f"partial replace: {name} holds {int(outside.sum())} rows of people not in `people`"
-            )
+def _check_scope(frames: Mapping[str, pd.DataFrame], scope: Scope) -> None:
+    records = frozenset(scope.records)
+    pairs = pd.MultiIndex.from_frame(scope.person_years[["id_number", "year"]].astype("object"))
+    people = frozenset(scope.people)
+    outside = {
+        "completion": ~frames["completion"]["record_key"].isin(records),
+        "hours_bank": ~pd.MultiIndex.from_frame(
+            frames["hours_bank"][["id_number", "year"]].astype("object")
+        ).isin(pairs),
+        "name_conflict": ~frames["name_conflict"]["id_number"].isin(people),
+    }
+    for name, rows in outside.items():
+        if rows.any():
+            raise ValueError(f"partial replace: {int(rows.sum())} {name} rows outside its scope")

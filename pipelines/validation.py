@@ -363,12 +363,15 @@ def validate_hours_bank(frame: pd.DataFrame, config: RulesConfig | None = None) 
 # --- Data Docs ----------------------------------------------------------------------------------
 
 
-def build_data_docs(validations: list[Validation], site_dir: Path, history: int = 30) -> Path:
+def build_data_docs(
+    validations: list[Validation], site_dir: Path, history: int = 30, *, render: bool = True
+) -> Path:
     """Add the validations to the Data Docs site in `site_dir`, rebuild it, return its index.html.
 
     Results are kept as GX JSON in `site_dir/results` (counts and row positions, never values),
-    so that one build per check adds to the site instead of replacing it; the latest `history`
-    results of each suite are kept.
+    so that each build adds to the site instead of replacing it; the latest `history` results
+    of each suite are kept. `render=False` only keeps the results, for the next build to show:
+    a run renders the site once, not once per asset.
     """
     import_great_expectations()
     from great_expectations.data_context.types.resource_identifiers import (
@@ -394,6 +397,8 @@ def build_data_docs(validations: list[Validation], site_dir: Path, history: int 
             batch_identifier=validation.suite,
         )
         store.set(identifier, validation.result)
+    if not render:
+        return site_dir / "index.html"
     newest_first = sorted(store.list_keys(), key=lambda k: k.run_id.run_time, reverse=True)
     kept: dict[str, int] = {}
     for key in newest_first:

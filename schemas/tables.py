@@ -111,6 +111,7 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "reconciliation": ("run_id", "platform", "year"),
     "name_conflict": ("id_number",),
     "sync_run": ("run_id",),
+    "pipeline_state": ("name",),
 }
 
 _REQUIRED = frozenset({"platform", "source_key", "state"})
@@ -155,16 +156,35 @@ metadata = MetaData(
 )
 
 
-def _table(name: str, *extra: Index) -> Table:
+def _table(name: str, *extra: Column[Any] | Index) -> Table:
     return Table(name, metadata, *_columns(FRAME_DTYPES[name], PRIMARY_KEYS[name]), *extra)
 
 
-raw_record = _table("raw_record", Index(None, "platform", "pull_year"))
+raw_record = _table(
+    "raw_record",
+    Column("batch_seq", BigInteger(), nullable=False, server_default="0"),
+    Column("seen_batch", BigInteger(), nullable=False, server_default="0"),
+    Index(None, "platform", "pull_year"),
+    Index(None, "batch_seq"),
+    Index(None, "seen_batch"),
+)
+"""`batch_seq`: the store batch that last changed the row, so the ledger folds in only changes;
+`seen_batch`: the last batch that saw it (its `last_seen_at` reaches the ledger from there)."""
 watermark = _table("watermark")
 completion = _table("completion", Index(None, "id_number"))
 hours_bank = _table("hours_bank")
 reconciliation = _table("reconciliation")
 name_conflict = _table("name_conflict")
 sync_run = _table("sync_run")
+pipeline_state = Table(
+    "pipeline_state",
+    metadata,
+    Column("name", Text(), primary_key=True),
+    Column("seq", BigInteger(), nullable=False),
+    Column("fingerprint", Text(), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=True),
+)
+"""`raw`: the last batch number given out; `ledger`: the last one folded into the outputs, and
+the fingerprint of the rules that computed them (a different fingerprint means a full run)."""
 
 TABLES: dict[str, Table] = dict(metadata.tables)

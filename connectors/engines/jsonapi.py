@@ -6,12 +6,13 @@ a platform's fields live in its spec and nowhere else.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
 import httpx
 import pandas as pd
+import pyarrow as pa
 
 from connectors import decode, frames
 from connectors.core import (
@@ -74,11 +75,37 @@ class Session:
             ) from exc
 
 
-def _only(values: pd.Series, kind: type, dtype: str) -> pd.Series:
-    """The values of JSON type `kind`; any other is null (a bad value, not a bad response)."""
-    if values.dtype == dtype:
-        return values
-    return values.where(values.map(lambda v: isinstance(v, kind)).astype(bool))
+def _only(values: frames.Values, kind: type[str] | type[bool]) -> pa.Array | pa.ChunkedArray:
+    """The values of JSON type `kind`; any other is null (a bad value, not a bad response).
+
+    A page's Arrow array of that type is taken as it is; otherwise values are sorted one by one.
+    """
+    arrow_type = pa.large_string() if kind is str else pa.bool_()
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        if pa.types.is_null(values.type) or (
+            pa.types.is_boolean(values.type)
+            if kind is bool
+            else pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+        ):
+            return values.cast(arrow_type)
+        values = values.to_pylist()
+    return pa.array([v if isinstance(v, kind) else None for v in values], type=arrow_type)
+
+
+def _leaves(array: pa.StructArray, prefix: str = "") -> Iterator[tuple[str, pa.Array]]:
+    """The fields of a page's struct array by dotted path, as `pd.json_normalize` names them.
+
+    A nested object's fields are its leaves (null where the parent is null); the object's own
+    path is a field too only when some record has no object there.
+    """
+    for field, child in zip(array.type, array.flatten(), strict=True):
+        path = prefix + field.name
+        if not pa.types.is_struct(child.type):
+            yield path, child
+            continue
+        if child.null_count:
+            yield path, child
+        yield from _leaves(child, path + ".")
 
 
 class RecordDecoder:
@@ -90,6 +117,10 @@ class RecordDecoder:
     A mapped field absent from a whole page fails the pull; absent from some records, or under
     a null parent object (treewises `certificate: null`), it is null. Unknown fields are logged
     once per decoder, by name, and stay in the payload.
+
+    A page becomes one Arrow struct array (`pa.array` infers the types in C++), whose fields
+    are the columns. A page whose fields mix JSON types (a number among strings) has no Arrow
+    type: its fields are then read value by value, and each bad value becomes null as usual.
     """
 
     def __init__(self, spec: PlatformSpec) -> None:
@@ -110,21 +141,26 @@ class RecordDecoder:
         """Typed columns plus `makeup` and `payload`, from a non-empty page of records."""
         if not all(isinstance(r, dict) for r in records):
             raise fail("a record is not a JSON object")
-        wire = pd.json_normalize(list(records))  # nested objects become dotted columns
-        present = set(wire.columns)
+        wire = _wire(records)
+        present = set(wire)
         self._note_unknown(present)
         missing = [p for p in self.fields if p not in present and not self._null_parent(p, present)]
         if missing:
             raise fail(f"records lack required fields: {', '.join(missing)}")
-        nulls = pd.Series([None] * len(wire), dtype="object")
+        nulls = pa.nulls(len(records))
         columns: dict[str, Any] = {
-            column: self._convert(column, wire[path] if path in present else nulls)
+            column: self._convert(column, wire.get(path, nulls))
             for path, column in self.fields.items()
         }
         if columns["source_key"].isna().any():
             raise fail("a record has no id")
         if self.makeup_field is not None:
-            columns["makeup"] = wire[self.makeup_field].notna()
+            makeup = wire[self.makeup_field]
+            columns["makeup"] = (
+                makeup.is_valid().to_numpy(zero_copy_only=False)
+                if isinstance(makeup, pa.Array)
+                else pd.notna(pd.Series(makeup, dtype="object")).to_numpy()
+            )
         columns["payload"] = frames.payloads(records)
         return columns
 
@@ -133,16 +169,16 @@ class RecordDecoder:
         parts = path.split(".")
         return any(".".join(parts[:n]) in present for n in range(1, len(parts)))
 
-    def _convert(self, column: str, values: pd.Series) -> pd.Series:
+    def _convert(self, column: str, values: frames.Values) -> pd.Series:
         if column in self.value_maps:
-            values = _only(values, str, "str").map(self.value_maps[column])
+            values = frames.text(_only(values, str)).map(self.value_maps[column])
         dtype = RAW_DTYPES[column]
         if dtype == "str":
             return frames.text(values)
         if dtype == "float64":
             return frames.numbers(values)
         if dtype in ("boolean", "bool"):
-            flags = _only(values, bool, "bool").astype("boolean")
+            flags = pd.Series(pd.BooleanDtype().__from_arrow__(_only(values, bool)))
             return flags.fillna(False).astype("bool") if dtype == "bool" else flags
         if dtype == "Int64":
             parsed = frames.numbers(values)
@@ -150,7 +186,7 @@ class RecordDecoder:
         if dtype == TIMESTAMP:
             if self.time_format == EPOCH_MILLIS:
                 return frames.epoch_millis(values)
-            return frames.local_times(_only(values, str, "str"), self.time_format)
+            return frames.local_times(_only(values, str), self.time_format)
         raise ValueError(f"spec {self.platform}: no conversion for raw column {column}")
 
     def _note_unknown(self, present: set[str]) -> None:
@@ -160,17 +196,55 @@ class RecordDecoder:
             log.info("[%s] new fields kept in the payload only: %s", self.platform, ", ".join(new))
 
 
+def _wire(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Each field of the page by dotted path: Arrow arrays, or lists where types are mixed."""
+    try:
+        return dict(_leaves(pa.array(records)))
+    except (pa.ArrowException, OverflowError):
+        return _mixed(records)
+
+
+def _mixed(records: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The page's fields value by value, for a page whose JSON types Arrow cannot unify.
+
+    As `pd.json_normalize` would: nested objects become dotted paths, and a path is null in a
+    record that lacks it or where a parent on the way is not an object.
+    """
+    paths: dict[str, None] = {}
+
+    def walk(value: dict[str, Any], prefix: str) -> None:
+        for key, child in value.items():
+            if isinstance(child, dict):
+                walk(child, f"{prefix}{key}.")
+            else:
+                paths[prefix + key] = None
+
+    for record in records:
+        walk(record, "")
+    return {path: [_get(r, path.split(".")) for r in records] for path in paths}
+
+
+def _get(record: Any, parts: list[str]) -> Any:
+    for part in parts:
+        if not isinstance(record, dict):
+            return None
+        record = record.get(part)
+    return record
+
+
 class Advance:
     """Checks that keyed pages advance: ordered by update time, each bringing a new version.
 
     Resuming and stopping rely on the order; a page of versions already seen (same key, same
     update time) means the paging went round in a loop, which must fail rather than spin.
+    Since pages are ordered, a version seen before can only sit at the last update time seen:
+    only the keys at that time are remembered.
     """
 
     def __init__(self, client: PlatformClient, since: pd.Timestamp) -> None:
         self.client = client
         self.last = since
-        self.seen: set[tuple[str, pd.Timestamp]] = set()
+        self.at_last: set[str] = set()
 
     def check(self, response: httpx.Response, frame: pd.DataFrame) -> None:
         updated = frame["updated_at"]
@@ -180,10 +254,15 @@ class Advance:
             and updated.iloc[0] >= self.last
         )
         expect(self.client, response, ordered, "records are not ordered by update time")
-        versions = set(zip(frame["source_key"], updated, strict=True))
-        expect(self.client, response, bool(versions - self.seen), "a page repeats versions seen")
-        self.last = updated.iloc[-1]
-        self.seen |= versions
+        last = updated.iloc[-1]
+        keys = frame["source_key"]
+        if last == self.last:
+            fresh = set(keys) - self.at_last
+            expect(self.client, response, bool(fresh), "a page repeats versions seen")
+            self.at_last |= fresh
+        else:
+            self.last = last
+            self.at_last = set(keys[updated == last])
 
 
 def batch_frame(

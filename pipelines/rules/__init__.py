@@ -42,7 +42,7 @@ class RulesResult:
     name_conflicts: pd.DataFrame
 
 
-def _as_of(as_of: dt.datetime | pd.Timestamp | None) -> pd.Timestamp:
+def run_time(as_of: dt.datetime | pd.Timestamp | None = None) -> pd.Timestamp:
     """R12's "now": the run's time in Asia/Shanghai; a naive time is taken as Shanghai time."""
     stamp = pd.Timestamp.now(tz=TZ) if as_of is None else pd.Timestamp(as_of)
     return stamp.tz_localize(TZ) if stamp.tzinfo is None else stamp.tz_convert(TZ)
@@ -84,7 +84,7 @@ def apply_rules(
 ) -> RulesResult:
     """Every rule of RULES.md on raw records (any number of versions per record)."""
     config = config or RulesConfig()
-    completion = completion_ledger(raw, config=config, as_of=_as_of(as_of))
+    completion = completion_ledger(raw, config=config, as_of=run_time(as_of))
     return RulesResult(
         completion=completion,
         hours_bank=hours_bank(completion, config, employer_types),

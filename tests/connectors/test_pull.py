@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 
 from connectors.core import FAST_RETRIES, PullRequest, Settings
-from connectors.pull import ENGINES, pull, pull_frame
+from connectors.pull import ENGINES, Throttled, client_for, pull, pull_frame
 from connectors.specs import load_specs
 from schemas.raw import RAW_COLUMNS
 
@@ -64,14 +65,51 @@ def test_pull_builds_the_client_from_the_settings_it_is_given():
     assert seen[0].headers["Authorization"] == "Token tok"
 
 
-def test_pull_reports_progress_per_page():
+def test_pull_reports_every_page_then_a_summary_without_a_rate_limit():
     messages: list[str] = []
     transport = httpx.MockTransport(two_versions)
-    list(pull("ta_sdty", PullRequest.for_year(2022), transport=transport, progress=messages.append))
-    assert messages == [
+    request = PullRequest.for_year(2022)
+    list(
+        pull("ta_sdty", request, transport=transport, progress=messages.append, progress_seconds=0)
+    )
+    assert messages[:2] == [
         "ta_sdty: page 1, 1 items in the window",
         "ta_sdty: page 2, 1 items in the window",
     ]
+    assert re.fullmatch(
+        r"ta_sdty 2022: 2 records in 2 batches, 2 requests \(0 retried\) in \d+\.\d s",
+        messages[2],
+    )
+    assert len(messages) == 3
+
+
+def many_pages(request: httpx.Request) -> httpx.Response:
+    """treewises: 50 pages of one item each, each a newer version of the same record."""
+    page = int(request.url.params.get("cursor", "1"))
+    more = str(page + 1) if page < 50 else None
+    return httpx.Response(200, json={"items": [item(page)], "next_cursor": more})
+
+
+def test_a_pull_of_many_pages_reports_its_first_page_and_a_summary_within_the_rate_limit():
+    messages: list[str] = []
+    transport = httpx.MockTransport(many_pages)
+    request = PullRequest.for_year(2022)
+    batches = list(pull("ta_sdty", request, transport=transport, progress=messages.append))
+    assert len(batches) == 50
+    assert messages[0] == "ta_sdty: page 1, 1 items in the window"
+    assert messages[-1].startswith("ta_sdty 2022: 50 records in 50 batches, 50 requests")
+    assert len(messages) <= 3  # a slow machine may pass one more page after 10 s
+
+
+def test_throttled_progress_passes_one_message_per_interval():
+    now = [0.0]
+    messages: list[str] = []
+    throttled = Throttled(messages.append, 5.0, clock=lambda: now[0])
+    for second in range(12):
+        now[0] = float(second)
+        throttled(f"at {second}")
+    throttled.summary("done")
+    assert messages == ["at 0", "at 5", "at 10", "done in 11.0 s"]
 
 
 def test_an_unknown_platform_code_is_refused():
@@ -112,3 +150,21 @@ def test_pull_frame_over_the_sandbox_returns_the_year_it_served(
     if code != "ta_sdty":  # only treewises lists withdrawn records (as revoked items)
         listed &= ~expected["withdrawn"]
     same_records(frame, expected[listed])
+
+
+def test_one_client_serves_the_pulls_of_several_years_and_stays_open():
+    requests: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return two_versions(request)
+
+    with client_for("ta_sdty", transport=httpx.MockTransport(answer)) as client:
+        counts = [
+            len(list(pull("ta_sdty", PullRequest.for_year(year), client=client)))
+            for year in (2021, 2022)
+        ]
+        assert counts == [0, 2]  # 2021 stops at its first item, updated in 2022
+        assert client.requests == len(requests) == 3
+        assert not client._http.is_closed
+    assert client._http.is_closed

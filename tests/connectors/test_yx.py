@@ -305,6 +305,33 @@ def test_a_field_absent_from_some_records_of_a_page_is_null(run: Callable[..., l
     assert pd.isna(frame["certificate_no"].iloc[1])
 
 
+def test_a_page_mixing_json_types_in_a_field_is_read_value_by_value(
+    run: Callable[..., list[Batch]],
+):
+    """No Arrow type fits the page: each value is judged alone, a bad one becomes null."""
+    fake = FakeYx(
+        [
+            record(1, "2022-03-01 10:00:01", classHour=2, idCard=370921197501011234),
+            record(2, "2022-03-01 10:00:02", classHour="1.5", examPassed="yes"),
+            record(3, "2022-03-01 10:00:03", classHour="x", makeupYear="2020"),
+        ]
+    )
+    frame = pd.concat([batch.records for batch in run(fake)], ignore_index=True)
+    assert frame["hours"].tolist()[:2] == [2.0, 1.5]
+    assert pd.isna(frame["hours"].iloc[2])
+    assert frame["raw_id"].iloc[0] == "370921197501011234"
+    assert frame["passed"].iloc[0]
+    assert pd.isna(frame["passed"].iloc[1])
+    assert frame["makeup_year"].iloc[2] == 2020
+    assert frame["makeup"].tolist() == [False, False, True]
+
+
+def test_the_payload_is_the_record_as_compact_utf8_json(run: Callable[..., list[Batch]]):
+    wire = record(7, realName="阿不都·喆𠮷堃", certificateNo=None)
+    row = run(FakeYx([wire]))[0].records.iloc[0]
+    assert row["payload"] == json.dumps(wire, ensure_ascii=False, separators=(",", ":"))
+
+
 def test_a_page_answering_for_another_page_number_is_a_contract_error(
     run: Callable[..., list[Batch]],
 ):

@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
-from pipelines.store import Progress, Store, default_database_url
+from pipelines.store import Progress, Scope, Store, default_database_url
 from schemas.tables import VERSION_TABLE, UtcDateTime, metadata
 from tests.load.frames import (
     at,
@@ -82,7 +82,16 @@ def test_migrate_creates_exactly_the_tables_of_the_metadata(store: Store) -> Non
 def test_migrate_on_an_existing_database_keeps_its_rows(database_url: str) -> None:
     store = Store.from_url(database_url)
     store.migrate("0001")
-    store.store_batch("ta_yx", 2022, raw_frame(raw_row("1"), raw_row("2")), {"page": 1})
+    with store.engine.begin() as conn:
+        for key in ("1", "2"):
+            conn.execute(
+                text(
+                    "INSERT INTO raw_record (platform, source_key, record_key, raw_id, makeup, "
+                    f"withdrawn, pull_year) VALUES ('ta_yx', '{key}', 'ta_yx:{key}', "
+                    "'370921198001010011', false, false, 2022)"
+                )
+            )
+    store.replace_outputs(*outputs(ALICE, BOB))
     before = tables(store)
 
     store.migrate()
@@ -90,7 +99,7 @@ def test_migrate_on_an_existing_database_keeps_its_rows(database_url: str) -> No
     assert_same_tables(before, tables(store))
     with store.engine.connect() as conn:
         assert (
-            conn.execute(text("SELECT version_num FROM xueshi_schema_version")).scalar() == "0001"
+            conn.execute(text("SELECT version_num FROM xueshi_schema_version")).scalar() == "0002"
         )
     store.dispose()
 
@@ -135,7 +144,7 @@ def test_interrupted_batch_leaves_the_previous_state_and_the_retry_converges(
     store.store_batch("ta_yx", 2022, raw_frame(raw_row("1")), {"page": 1})
     previous = tables(store)
     batch = raw_frame(raw_row("1", score=50.0), raw_row("2"), raw_row("3"))
-    failing = Store.from_url(database_url, chunk_rows=1, progress=fail_at("raw_record:stage", 2))
+    failing = Store.from_url(database_url, chunk_rows=1, progress=fail_at("raw_record:rows", 2))
 
     with pytest.raises(Interrupted):
         failing.store_batch("ta_yx", 2022, batch, {"page": 2})
@@ -336,13 +345,24 @@ def test_record_run_updates_the_run_it_started(store: Store) -> None:
     ]
 
 
-def test_partial_replace_touches_only_the_given_people(store: Store) -> None:
+def alice_scope(*records: str) -> Scope:
+    years = pd.DataFrame({"id_number": [ALICE], "year": [2022]})
+    return Scope([f"ta_yx:{r}" for r in records], years, [ALICE])
+
+
+def test_partial_replace_touches_only_its_scope(store: Store) -> None:
     store.replace_outputs(*outputs(ALICE, BOB))
     bob_before = store.read_table("completion").query("id_number == @BOB")
     quarantined = ledger_row("no-id", None, state="quarantined", reason="invalid_id_number")
     completion = ledger(ledger_row("alice-new", ALICE), quarantined)
+    old = [f"{ALICE[-4:]}-{n}" for n in range(3)]
 
-    store.replace_outputs(completion, bank(bank_row(ALICE)), conflicts(), people={ALICE})
+    store.replace_outputs(
+        completion,
+        bank(bank_row(ALICE)),
+        conflicts(),
+        scope=alice_scope(*old, "alice-new", "no-id"),
+    )
 
     after = store.read_table("completion")
     assert set(after.query("id_number == @ALICE")["record_key"]) == {"ta_yx:alice-new"}
@@ -353,9 +373,9 @@ def test_partial_replace_touches_only_the_given_people(store: Store) -> None:
     assert store.read_table("name_conflict").empty
 
 
-def test_partial_replace_refuses_rows_of_people_not_named(store: Store) -> None:
-    with pytest.raises(ValueError, match="not in `people`"):
-        store.replace_outputs(*outputs(ALICE, BOB), people={ALICE})
+def test_partial_replace_refuses_rows_outside_its_scope(store: Store) -> None:
+    with pytest.raises(ValueError, match="outside its scope"):
+        store.replace_outputs(*outputs(ALICE, BOB), scope=alice_scope())
 
 
 def test_append_reconciliation_replaces_the_rows_of_a_repeated_run(store: Store) -> None:

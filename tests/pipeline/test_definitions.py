@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
-import pipelines.assets
+import pipelines.refresh
 from pipelines.definitions import defs
 from pipelines.rules import RulesResult, apply_rules
 from pipelines.runs import launch
@@ -70,7 +70,7 @@ def test_a_failing_ledger_check_stops_the_provincial_files(
         result.completion.loc[credited, "hours_credited"] = 12.0
         return result
 
-    monkeypatch.setattr(pipelines.assets, "apply_rules", over_the_cap)
+    monkeypatch.setattr(pipelines.refresh, "apply_rules", over_the_cap)
     with dg.DagsterInstance.ephemeral() as instance:
         outcome = launch([2022], instance=instance)
         ledger = instance.get_latest_materialization_event(dg.AssetKey("completion"))

@@ -1,0 +1,203 @@
+"""Bringing the outputs up to date: the whole history once, then only the people who changed.
+
+Every rule of RULES.md works inside one person: D2 and D3 compare a person's own records, R7 a
+person's day, R1/R2 a person's year, C2 the names of one ID number. So when a night stores new
+or changed records, only their people's outputs can change: the ledger rows, bank rows and name
+conflicts of everyone else stay as they are. A refresh reads the records whose content changed
+since the outputs were computed (`raw_record.batch_seq`; a record merely sent again only moves
+its ledger row's `last_seen_at`), finds their people (new ID numbers after C1 and the ones
+the ledger had for those records), reads every record of those people and recomputes them.
+
+A full refresh runs instead when there are no outputs yet, when the rules changed (their
+source, their numbers or the employer register: `rules_fingerprint`), when the changes are a
+large share of the history, or when asked. R12 judges dates against the run's date, so records
+quarantined for a date out of range are re-judged by every refresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from importlib import resources
+
+import pandas as pd
+
+from pipelines.rules import RulesResult, apply_rules, completion_ledger, run_time
+from pipelines.rules.bank import EmployerTypes
+from pipelines.rules.clean import name_conflicts
+from pipelines.rules.config import RulesConfig
+from pipelines.rules.credit import normalized_certificate
+from pipelines.store import LedgerState, Scope, Store
+from schemas.raw import TZ
+
+TIME_BOUND_REASONS: tuple[str, ...] = ("out_of_range_date",)
+"""Quarantine reasons that depend on the run's date (R12), so are judged again every run."""
+FULL_SHARE = 0.25
+"""Above this share of changed records, reading everything beats looking people up."""
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """What a refresh did: its kind, the batches it folded in and what it recomputed."""
+
+    mode: str  # "full" or "incremental"
+    batches: tuple[int, int]
+    records_changed: int
+    records_read: int
+    people: int
+    result: RulesResult
+
+
+def rules_fingerprint(
+    config: RulesConfig | None = None, employer_types: EmployerTypes | None = None
+) -> str:
+    """A digest of everything the outputs depend on besides the records: the rules' source,
+    their numbers and the employer register (R2)."""
+    digest = hashlib.sha256()
+    for source in sorted(resources.files("pipelines.rules").iterdir(), key=lambda p: p.name):
+        if source.name.endswith(".py"):
+            digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    config = config or RulesConfig()
+    numbers = {f.name: _canonical(getattr(config, f.name)) for f in fields(config)}
+    digest.update(json.dumps(numbers, sort_keys=True, ensure_ascii=False).encode())
+    if employer_types is not None:
+        register = (
+            employer_types
+            if isinstance(employer_types, pd.DataFrame)
+            else pd.DataFrame(sorted(employer_types.items()))
+        )
+        digest.update(pd.util.hash_pandas_object(register, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _canonical(value: object) -> object:
+    """Sets sorted and mappings as sorted pairs, so the digest does not depend on hash order."""
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    if isinstance(value, Mapping):
+        return sorted(value.items())
+    return value
+
+
+LINK_COLUMNS: tuple[str, ...] = ("id_number", "completed_at", "credited_year", "certificate_no")
+"""The ledger columns that tie a record to others of its person (see `ties`)."""
+
+
+def ties(rows: pd.DataFrame) -> pd.DataFrame:
+    """What ties each record to other records of its person: the year of its completion day
+    (R7 caps a day), its credited year (D3 and the bank work per year) and its certificate (D2
+    across years). A record without an ID number is tied to nothing but itself."""
+    person = rows["id_number"].astype("str")
+    completed = rows["completed_at"].dt.tz_convert(TZ).dt.year.astype("Int64").astype("str")
+    credited = rows["credited_year"].astype("Int64").astype("str")
+    certificate = normalized_certificate(rows["certificate_no"].astype("str"))
+    return pd.DataFrame(
+        {
+            "completed": person + YEAR + completed,
+            "credited": person + YEAR + credited,
+            "certificate": person + "|c" + certificate.where(certificate.ne("")),
+        },
+        index=rows.index,
+    )
+
+
+YEAR = "|y"
+
+
+def affected(seeds: pd.DataFrame, ledger: pd.DataFrame) -> tuple[pd.Series, frozenset[str]]:
+    """Which `ledger` rows share a tie with the `seeds`, directly or through other rows: the
+    records whose outcome may change. Returns their positions in `ledger` and every tie."""
+    found = _every(ties(seeds))
+    links = ties(ledger)
+    taken = pd.Series(False, index=ledger.index)
+    while True:
+        hit = links.isin(found).any(axis=1) & ~taken
+        if not hit.any():
+            return taken, found
+        taken |= hit
+        found |= _every(links[hit])
+
+
+def _every(links: pd.DataFrame) -> frozenset[str]:
+    return frozenset(value for column in links for value in links[column].dropna().unique())
+
+
+def person_years(found: frozenset[str]) -> pd.DataFrame:
+    """The (id_number, year) pairs among ties: the hours-bank rows a refresh rewrites."""
+    years = pd.Series(sorted(t for t in found if YEAR in t), dtype="str").str.split(
+        YEAR, n=1, regex=False
+    )
+    return pd.DataFrame(
+        {
+            "id_number": years.str[0].astype("str"),
+            "year": years.str[1].astype("int64"),
+        }
+    )
+
+
+def refresh_outputs(
+    store: Store,
+    *,
+    config: RulesConfig | None = None,
+    employer_types: EmployerTypes | None = None,
+    full: bool = False,
+    full_share: float = FULL_SHARE,
+) -> Refresh:
+    """Fold every stored batch into the ledger, the bank and the name conflicts."""
+    config = config or RulesConfig()
+    last = store.last_batch()
+    state = store.ledger_state()
+    fingerprint = rules_fingerprint(config, employer_types)
+    new_state = LedgerState(last, fingerprint)
+    if full or state is None or state.fingerprint != fingerprint:
+        return _full(store, config, employer_types, new_state, first=0)
+    changed = store.raw_records(batches=(state.batch, last), payload=False)
+    if len(changed) > full_share * max(store.live_raw_counts().sum(), 1):
+        return _full(store, config, employer_types, new_state, first=state.batch)
+
+    as_of = run_time()
+    before = store.ledger_rows(LINK_COLUMNS, keys=changed["record_key"], reasons=TIME_BOUND_REASONS)
+    seeds_raw = pd.concat(
+        [changed, store.raw_records(keys=before["record_key"], payload=False)]
+    ).drop_duplicates("record_key")
+    now = completion_ledger(seeds_raw, config=config, as_of=as_of)[["record_key", *LINK_COLUMNS]]
+    seeds = pd.concat([before, now], ignore_index=True)
+    people = frozenset(seeds["id_number"].dropna())
+    theirs = store.ledger_rows(LINK_COLUMNS, people=people)
+    taken, found = affected(seeds, theirs)
+    keys = frozenset(seeds_raw["record_key"]) | frozenset(theirs.loc[taken, "record_key"])
+    raw = store.raw_records(keys=keys, payload=False)
+    result = apply_rules(raw, config=config, as_of=as_of, employer_types=employer_types)
+    names = store.ledger_rows(("id_number", "name"), people=people)
+    names = pd.concat(
+        [
+            names[~names["record_key"].isin(keys)],
+            result.completion[["record_key", "id_number", "name"]],
+        ]
+    )
+    store.replace_outputs(
+        result.completion,
+        result.hours_bank,
+        name_conflicts(names),
+        scope=Scope(keys, person_years(found), people),
+        state=new_state,
+        sightings=(state.batch, last),
+    )
+    return Refresh("incremental", (state.batch, last), len(changed), len(raw), len(people), result)
+
+
+def _full(
+    store: Store,
+    config: RulesConfig,
+    employer_types: EmployerTypes | None,
+    state: LedgerState,
+    *,
+    first: int,
+) -> Refresh:
+    raw = store.raw_records(payload=False)
+    result = apply_rules(raw, config=config, employer_types=employer_types)
+    store.replace_outputs(result.completion, result.hours_bank, result.name_conflicts, state=state)
+    people = int(result.completion["id_number"].nunique())
+    return Refresh("full", (first, state.batch), len(raw), len(raw), people, result)
