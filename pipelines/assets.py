@@ -17,7 +17,7 @@ from connectors.core import Batch, PlatformSpec, PullRequest
 from connectors.specs import load_specs
 from pipelines import checks, validation
 from pipelines.metadata import markdown_table, masked_preview, table_schema
-from pipelines.provincial import write_provincial
+from pipelines.provincial import LEDGER_COLUMNS, write_provincial
 from pipelines.refresh import refresh_outputs
 from pipelines.resources import Database, Platforms, ProvincialOutput
 from schemas.ledger import COMPLETION_DTYPES, HOURS_BANK_DTYPES, RECONCILIATION_DTYPES, STATES
@@ -277,24 +277,6 @@ def ledger(
 # --- provincial files -----------------------------------------------------------------------
 
 
-PROVINCIAL_COLUMNS = (
-    "record_key",
-    "platform",
-    "id_number",
-    "course_title",
-    "subject",
-    "mode",
-    "completed_at",
-    "credited_year",
-    "makeup",
-    "hours_credited",
-    "certificate_no",
-    "state",
-    "last_seen_at",
-)
-"""The ledger columns the provincial files read (of credited rows only)."""
-
-
 @dg.asset(
     group_name="delivery",
     deps=["completion", "hours_bank"],
@@ -305,7 +287,7 @@ def provincial_files(database: Database, output: ProvincialOutput) -> dg.Materia
     store = database.store()
     credited = store.read_table(
         "completion",
-        columns=PROVINCIAL_COLUMNS,
+        columns=LEDGER_COLUMNS,
         where=("state = 'credited' AND hours_credited > 0",),
     )
     bank = store.read_table("hours_bank", columns=("id_number", "year", "name", "employer"))

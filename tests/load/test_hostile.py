@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +12,10 @@ from openpyxl.utils.escape import unescape
 from python_calamine import CalamineWorkbook
 
 from pipelines import provincial
-from pipelines.provincial import HOURS_HEADER
+from pipelines.provincial import HOURS_HEADER, NUMERIC_COLUMNS
 from pipelines.store import NUL_REPLACEMENT, Store
 from schemas.ledger import COMPLETION_DTYPES
+from schemas.platforms import PLATFORMS
 from schemas.raw import RAW_DTYPES
 from tests.load.frames import bank, bank_row, id_number, ledger, ledger_row, raw_frame, raw_row
 
@@ -89,30 +89,14 @@ def test_nul_is_stored_as_the_replacement_character_on_both_engines(store: Store
     assert store.raw_records()["name"].tolist() == [f"张{NUL_REPLACEMENT}三"]
 
 
-CONTROL_ESCAPE = re.compile(r"_x(00[01][0-9A-Fa-f])_")
+def openpyxl_text(value: str | None) -> str:
+    """Undo the OOXML `_xHHHH_` escapes that openpyxl leaves in an inline string's text."""
+    return "" if value is None else unescape(value)
 
 
-def openpyxl_text(value: str | None, streaming: bool) -> str:
-    """Undo the OOXML `_xHHHH_` escapes that openpyxl leaves in a cell's text.
-
-    openpyxl returns inline strings (streamed sheets) raw, and shared strings (sheets built in
-    memory) with only the escaped underscore decoded, so there only control characters remain.
-    """
-    if value is None:
-        return ""
-    if streaming:
-        return unescape(value)
-    return CONTROL_ESCAPE.sub(lambda m: chr(int(m[1], 16)), value)
-
-
-@pytest.fixture(params=["in_memory", "streaming"])
-def hostile_workbook(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> tuple[Path, bool]:
+@pytest.fixture
+def hostile_workbook(tmp_path: Path) -> Path:
     """An hours workbook whose every platform text is a hostile value, one per row."""
-    streaming = request.param == "streaming"
-    if streaming:
-        monkeypatch.setattr(provincial, "IN_MEMORY_ROWS", 0)
     rows = [
         ledger_row(
             f"k{i:02d}",
@@ -125,31 +109,65 @@ def hostile_workbook(
     ]
     person = bank_row(PERSON, name=HOSTILE[3], employer=HOSTILE[1])
     manifest = provincial.write_provincial(ledger(*rows), bank(person), tmp_path)
-    return next(f.path for f in manifest.files if f.kind == "hours"), streaming
+    return next(f.path for f in manifest.files if f.kind == "hours")
 
 
 def test_hostile_text_in_a_workbook_reads_back_unchanged_with_openpyxl(
-    hostile_workbook: tuple[Path, bool],
+    hostile_workbook: Path,
 ) -> None:
-    path, streaming = hostile_workbook
-    sheet = openpyxl.load_workbook(path).active
+    sheet = openpyxl.load_workbook(hostile_workbook).active
     title, certificate = HOURS_HEADER.index("项目名称") + 1, HOURS_HEADER.index("证书编号") + 1
 
     rows = range(2, sheet.max_row + 1)
 
-    assert [openpyxl_text(sheet.cell(r, title).value, streaming) for r in rows] == list(HOSTILE)
-    assert [openpyxl_text(sheet.cell(r, certificate).value, streaming) for r in rows] == list(
-        HOSTILE
-    )
-    assert openpyxl_text(sheet.cell(2, 2).value, streaming) == HOSTILE[3]
+    assert [openpyxl_text(sheet.cell(r, title).value) for r in rows] == list(HOSTILE)
+    assert [openpyxl_text(sheet.cell(r, certificate).value) for r in rows] == list(HOSTILE)
+    assert openpyxl_text(sheet.cell(2, 2).value) == HOSTILE[3]
     assert sheet.cell(2, 4).value == HOSTILE[1]
 
 
-def test_hostile_text_in_a_workbook_reads_back_unchanged_with_calamine(
-    hostile_workbook: tuple[Path, bool],
+def test_every_cell_of_a_hostile_workbook_reads_back_with_its_value_and_type(
+    hostile_workbook: Path,
 ) -> None:
-    path, _ = hostile_workbook
-    rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()[1:]
+    sheet = openpyxl.load_workbook(hostile_workbook).active
+    expected = [
+        {
+            "序号": i + 1,
+            "姓名": HOSTILE[3],
+            "身份证号": PERSON,
+            "工作单位": HOSTILE[1],
+            "年度": 2022,
+            "科目类别": "专业科目",
+            "学习方式": "培训进修类",
+            "项目名称": value,
+            "主办单位": PLATFORMS["ta_yx"].organizer,
+            "完成日期": "2022-03-01",
+            "学时": 2,
+            "是否补学": "否",
+            "证书编号": value,
+            "来源记录": f"ta_yx:k{i:02d}",
+        }
+        for i, value in enumerate(HOSTILE)
+    ]
+
+    cells = [dict(zip(HOURS_HEADER, row, strict=True)) for row in sheet.iter_rows(min_row=2)]
+
+    assert [
+        {h: c.value if h in NUMERIC_COLUMNS else openpyxl_text(c.value) for h, c in row.items()}
+        for row in cells
+    ] == expected
+    for row in cells:
+        for h, c in row.items():
+            if h in NUMERIC_COLUMNS:
+                assert (c.data_type, type(c.value)) == ("n", int), h
+            elif c.value is not None:
+                assert (c.data_type, c.number_format) == ("s", "@"), h
+
+
+def test_hostile_text_in_a_workbook_reads_back_unchanged_with_calamine(
+    hostile_workbook: Path,
+) -> None:
+    rows = CalamineWorkbook.from_path(str(hostile_workbook)).get_sheet_by_index(0).to_python()[1:]
 
     assert [r[HOURS_HEADER.index("项目名称")] for r in rows] == list(HOSTILE)
     assert [r[HOURS_HEADER.index("证书编号")] for r in rows] == list(HOSTILE)
@@ -157,10 +175,9 @@ def test_hostile_text_in_a_workbook_reads_back_unchanged_with_calamine(
 
 
 def test_formula_looking_text_is_a_string_cell_not_a_formula(
-    hostile_workbook: tuple[Path, bool],
+    hostile_workbook: Path,
 ) -> None:
-    path, _ = hostile_workbook
-    sheet = openpyxl.load_workbook(path).active
+    sheet = openpyxl.load_workbook(hostile_workbook).active
     column = HOURS_HEADER.index("项目名称") + 1
 
     formula_like = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from pathlib import Path
 
 import openpyxl
@@ -179,18 +180,167 @@ def test_rerun_with_the_same_ledger_writes_identical_files(tmp_path: Path) -> No
     assert [f.sha256 for f in first.files] == [f.sha256 for f in second.files]
 
 
-def test_a_rerun_leaves_the_workbooks_of_unchanged_years_untouched(tmp_path: Path) -> None:
-    older = ledger_row("old", MAN, completed_at=at("2021-05-03 10:00"), credited_year=2021)
-    hours_bank = bank(bank_row(MAN), bank_row(MAN, year=2021))
-    write_provincial(ledger(older, ledger_row("1", MAN)), hours_bank, tmp_path)
-    years = tmp_path / "provincial"
-    before = {p: p.stat().st_mtime_ns for p in years.rglob("*.xlsx")}
+def stamps(root: Path) -> dict[Path, tuple[int, int]]:
+    """Inode and modification time of every workbook: a rewrite changes both."""
+    return {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in root.rglob("*.xlsx")}
 
-    changed = ledger(older, ledger_row("1", MAN, hours_credited=1.5))
-    write_provincial(changed, hours_bank, tmp_path)
 
-    after = {p: p.stat().st_mtime_ns for p in years.rglob("*.xlsx")}
-    assert {p for p in before if before[p] == after[p]} == set(years.glob("2021/*/*.xlsx"))
+def folder_contents(root: Path) -> dict[str, bytes]:
+    """Every file under `root` by relative path, hidden ones included."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def two_employers_two_years() -> tuple[list[dict[str, object]], pd.DataFrame]:
+    rows = [
+        ledger_row("old", MAN, completed_at=at("2021-05-03 10:00"), credited_year=2021),
+        ledger_row("m", MAN),
+        ledger_row("w", WOMAN),
+    ]
+    hours_bank = bank(
+        bank_row(MAN, employer=SCHOOL),
+        bank_row(MAN, year=2021, employer=SCHOOL),
+        bank_row(WOMAN, employer=FIRM),
+    )
+    return rows, hours_bank
+
+
+def test_a_rerun_rewrites_only_the_files_whose_content_changed(tmp_path: Path) -> None:
+    rows, hours_bank = two_employers_two_years()
+    first = write_provincial(ledger(*rows), hours_bank, tmp_path)
+    before = stamps(tmp_path)
+
+    rows[2] = {**rows[2], "hours_credited": 1.5}
+    write_provincial(ledger(*rows), hours_bank, tmp_path)
+
+    after = stamps(tmp_path)
+    assert {p for p in before if before[p] != after[p]} == {file_of(first, 2022, "hours", FIRM)}
+
+
+def test_a_rerun_with_the_same_ledger_rewrites_nothing(tmp_path: Path) -> None:
+    rows, hours_bank = two_employers_two_years()
+    write_provincial(ledger(*rows), hours_bank, tmp_path)
+    manifests = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("manifest.json")}
+    before = stamps(tmp_path)
+
+    write_provincial(ledger(*rows), hours_bank, tmp_path)
+
+    assert stamps(tmp_path) == before
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("manifest.json")} == manifests
+
+
+def test_a_newer_sighting_of_the_same_rows_leaves_every_file_alone(tmp_path: Path) -> None:
+    rows, hours_bank = two_employers_two_years()
+    write_provincial(ledger(*rows), hours_bank, tmp_path)
+    before = stamps(tmp_path)
+
+    rows = [{**row, "last_seen_at": at("2022-07-01 02:00")} for row in rows]
+    write_provincial(ledger(*rows), hours_bank, tmp_path)
+
+    assert stamps(tmp_path) == before
+
+
+def test_a_newer_completion_rewrites_the_files_of_that_employer_year(tmp_path: Path) -> None:
+    rows, hours_bank = two_employers_two_years()
+    first = write_provincial(ledger(*rows), hours_bank, tmp_path)
+    before = stamps(tmp_path)
+
+    rows.append(ledger_row("w2", WOMAN, completed_at=at("2022-08-01 09:00")))
+    write_provincial(ledger(*rows), hours_bank, tmp_path)
+
+    after = stamps(tmp_path)
+    changed = {p for p in before if before[p] != after[p]}
+    assert changed == {file_of(first, 2022, kind, FIRM) for kind in ("hours", "learners")}
+
+
+def test_the_workbook_creation_date_is_the_newest_completion_of_its_employer_year(
+    tmp_path: Path,
+) -> None:
+    completion = ledger(
+        ledger_row("1", MAN, completed_at=at("2022-06-01 02:00")),
+        ledger_row("2", MAN, completed_at=at("2022-06-03 02:00")),
+    )
+
+    manifest = write_provincial(completion, bank(bank_row(MAN)), tmp_path)
+
+    for f in manifest.files:
+        assert openpyxl.load_workbook(f.path).properties.created == datetime(2022, 6, 2, 18, 0)
+
+
+def test_a_workbook_deleted_by_hand_is_rewritten(tmp_path: Path) -> None:
+    rows, hours_bank = two_employers_two_years()
+    first = write_provincial(ledger(*rows), hours_bank, tmp_path)
+    deleted = file_of(first, 2022, "learners", SCHOOL)
+    content = deleted.read_bytes()
+    deleted.unlink()
+
+    write_provincial(ledger(*rows), hours_bank, tmp_path)
+
+    assert deleted.read_bytes() == content
+
+
+def test_a_workbook_changed_by_hand_is_rewritten(tmp_path: Path) -> None:
+    rows, hours_bank = two_employers_two_years()
+    first = write_provincial(ledger(*rows), hours_bank, tmp_path)
+    edited = file_of(first, 2022, "hours", SCHOOL)
+    content = edited.read_bytes()
+    edited.write_bytes(content[:100])
+
+    write_provincial(ledger(*rows), hours_bank, tmp_path)
+
+    assert edited.read_bytes() == content
+
+
+def test_leftover_temporary_files_are_removed(tmp_path: Path) -> None:
+    rows, hours_bank = two_employers_two_years()
+    write_provincial(ledger(*rows), hours_bank, tmp_path)
+    leftover = tmp_path / "provincial" / "2022" / "hours" / f".{SCHOOL}.0123abcd.tmp"
+    leftover.write_bytes(b"PK")
+
+    write_provincial(ledger(*rows), hours_bank, tmp_path)
+
+    assert not leftover.exists()
+
+
+def test_two_runs_of_the_same_ledger_write_byte_identical_folders(tmp_path: Path) -> None:
+    rows, hours_bank = two_employers_two_years()
+
+    write_provincial(ledger(*rows), hours_bank, tmp_path / "a")
+    write_provincial(ledger(*rows), hours_bank, tmp_path / "b")
+
+    assert folder_contents(tmp_path / "a") == folder_contents(tmp_path / "b")
+
+
+def test_a_rerun_after_changes_leaves_the_folder_as_a_fresh_write_would(tmp_path: Path) -> None:
+    people = [id_number(f"3709211980010100{i}") for i in range(3)]
+    employers = ["甲单位", "乙单位", "丙单位"]
+    rows = [ledger_row(str(i), p) for i, p in enumerate(people)]
+    hours_bank = bank(*(bank_row(p, employer=e) for p, e in zip(people, employers, strict=True)))
+    write_provincial(ledger(*rows), hours_bank, tmp_path / "rerun")
+
+    rows[0] = {**rows[0], "course_title": "新课程"}
+    rows[2] = {**rows[2], "hours_credited": 3.5}
+    write_provincial(ledger(*rows), hours_bank, tmp_path / "rerun")
+    write_provincial(ledger(*rows), hours_bank, tmp_path / "fresh")
+
+    assert folder_contents(tmp_path / "rerun") == folder_contents(tmp_path / "fresh")
+
+
+@pytest.mark.parametrize("engine", ["openpyxl", "calamine"])
+def test_the_workbook_opens_in_pandas_with_text_ids_and_numeric_hours(
+    written: Manifest, engine: str
+) -> None:
+    path = file_of(written, 2021, "hours", SCHOOL)
+    # pandas turns digit-only text into numbers unless told: the reader asks for text
+    frame = pd.read_excel(path, engine=engine, dtype={"身份证号": str, "证书编号": str})
+
+    assert list(frame.columns) == list(HOURS_HEADER)
+    assert frame.loc[0, ["身份证号", "证书编号", "完成日期"]].tolist() == [
+        MAN,
+        "0012345",
+        "2022-04-01",
+    ]
+    assert frame.loc[0, ["序号", "年度", "学时"]].tolist() == [1, 2021, 2]
+    assert pd.api.types.is_numeric_dtype(frame["学时"])
 
 
 def test_rerun_removes_files_of_employers_no_longer_present(tmp_path: Path) -> None:
