@@ -6,7 +6,7 @@ reports what it did as metadata (counts, schema, watermarks, a masked preview).
 
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,7 @@ from connectors.core import Batch, PlatformSpec, PullRequest
 from connectors.specs import load_specs
 from pipelines import checks, validation
 from pipelines.metadata import markdown_table, masked_preview, table_schema
-from pipelines.provincial import LEDGER_COLUMNS, write_provincial
+from pipelines.provincial import LEDGER_COLUMNS, update_provincial
 from pipelines.refresh import refresh_outputs
 from pipelines.resources import Database, Platforms, ProvincialOutput
 from schemas.ledger import COMPLETION_DTYPES, HOURS_BANK_DTYPES, RECONCILIATION_DTYPES, STATES
@@ -285,19 +285,29 @@ def ledger(
 )
 def provincial_files(database: Database, output: ProvincialOutput) -> dg.MaterializeResult:
     store = database.store()
-    credited = store.read_table(
-        "completion",
-        columns=LEDGER_COLUMNS,
-        where=("state = 'credited' AND hours_credited > 0",),
-    )
-    bank = store.read_table("hours_bank", columns=("id_number", "year", "name", "employer"))
-    manifest = write_provincial(credited, bank, output.path())
+
+    def read(years: Sequence[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        listed = ", ".join(str(int(y)) for y in years)
+        credited = store.read_table(
+            "completion",
+            columns=LEDGER_COLUMNS,
+            where=(f"state = 'credited' AND hours_credited > 0 AND credited_year IN ({listed})",),
+        )
+        bank = store.read_table(
+            "hours_bank",
+            columns=("id_number", "year", "name", "employer"),
+            where=(f"year IN ({listed})",),
+        )
+        return credited, bank
+
+    manifest = update_provincial(read, output.path(), store.output_years())
     return dg.MaterializeResult(
         metadata={
             "output_dir": dg.MetadataValue.path(str(output.path() / "provincial")),
             "files": manifest.file_count,
             "rows": manifest.row_count,
             "years": manifest.years,
+            "years_compared": list(manifest.rewritten),
         }
     )
 

@@ -48,7 +48,7 @@ import uuid
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -147,6 +147,8 @@ class Manifest:
     out_dir: Path
     files: tuple[ProvincialFile, ...]
     manifests: Mapping[int, Path]
+    rewritten: tuple[int, ...] = ()
+    """The years whose files were compared with the ledger and written where they differed."""
 
     def rows(self, kind: str, year: int | None = None) -> int:
         return sum(f.rows for f in self.files if f.kind == kind and year in (None, f.year))
@@ -359,23 +361,109 @@ def write_provincial(
     hours_bank: pd.DataFrame,
     out_dir: str | os.PathLike[str],
     platforms: Mapping[str, PlatformSpec] = PLATFORMS,
+    *,
+    sources: Mapping[int, str] | None = None,
 ) -> Manifest:
     """Write `provincial/<year>/{hours,learners}/<employer>.xlsx` and `manifest.json` per year.
 
-    Years are those of the hours bank and of the credited records; a year with no credited
-    hours gets an empty manifest, and its stale workbooks are removed. Files whose digest is in
-    the year's previous manifest and that are still on disk are left untouched.
+    Years are those of `sources` when given (each manifest then records its year's source),
+    else those of the hours bank and of the credited records; a year with no credited hours
+    gets an empty manifest, and its stale workbooks are removed. Files whose digest is in the
+    year's previous manifest and that are still on disk are left untouched.
     """
     root = Path(out_dir) / "provincial"
     hours = hours_rows(completion, hours_bank, platforms)
     learners = learner_rows(hours)
-    years = sorted({int(y) for y in hours_bank["year"]} | {int(y) for y in hours["year"]})
-    done = [_write_year(root / str(y), y, _in_year(hours, y), _in_year(learners, y)) for y in years]
+    years = (
+        sorted(sources)
+        if sources is not None
+        else sorted({int(y) for y in hours_bank["year"]} | {int(y) for y in hours["year"]})
+    )
+    done = [
+        _write_year(
+            root / str(y),
+            y,
+            _in_year(hours, y),
+            _in_year(learners, y),
+            None if sources is None else sources[y],
+        )
+        for y in years
+    ]
     return Manifest(
         Path(out_dir),
         tuple(f for year_files, _ in done for f in year_files),
         {year: manifest for year, (_, manifest) in zip(years, done, strict=True)},
+        tuple(years),
     )
+
+
+Read = Callable[[Sequence[int]], tuple[pd.DataFrame, pd.DataFrame]]
+"""Reads the credited ledger rows and the hours-bank rows of the given years."""
+
+
+def update_provincial(
+    read: Read,
+    out_dir: str | os.PathLike[str],
+    writes: Mapping[int, int],
+    platforms: Mapping[str, PlatformSpec] = PLATFORMS,
+) -> Manifest:
+    """Bring the files up to date with a ledger whose years last changed in `writes` (the
+    store's `output_years`): rewrite the years whose manifest names another write or another
+    writer, or whose files are missing or resized, and leave the others unread.
+
+    A night that changes one year's records reads and compares that year only.
+    """
+    root = Path(out_dir) / "provincial"
+    version = writer_version(platforms)
+    sources = {year: f"{write}/{version}" for year, write in writes.items()}
+    current = {
+        year: files
+        for year, source in sources.items()
+        if (files := _current(root / str(year), year, source)) is not None
+    }
+    stale = {year: source for year, source in sources.items() if year not in current}
+    written = (
+        write_provincial(*read(sorted(stale)), out_dir, platforms, sources=stale)
+        if stale
+        else Manifest(Path(out_dir), (), {})
+    )
+    return Manifest(
+        Path(out_dir),
+        tuple(f for files in current.values() for f in files) + written.files,
+        {year: root / str(year) / "manifest.json" for year in current} | written.manifests,
+        written.rewritten,
+    )
+
+
+def writer_version(platforms: Mapping[str, PlatformSpec] = PLATFORMS) -> str:
+    """What the files depend on besides the ledger: this writer's format, its fixed parts and
+    zlib, and the organizers named in `主办单位`."""
+    organizers = json.dumps(
+        sorted((code, spec.organizer) for code, spec in platforms.items()), ensure_ascii=False
+    )
+    text = f"{FORMAT_VERSION}|{_template().fingerprint}|{organizers}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _current(folder: Path, year: int, source: str) -> list[ProvincialFile] | None:
+    """The year's files as its manifest lists them, when it was written from `source` and
+    every file is still on disk at its size; None when the year must be compared again."""
+    try:
+        document = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        if document.get("source") != source:
+            return None
+        entries = document["files"]
+        sizes = {kind: _sizes(folder / kind) for kind in (HOURS, LEARNERS)}
+        if any(sizes[e["kind"]].get(Path(e["path"]).name) != e["bytes"] for e in entries):
+            return None
+        return [
+            ProvincialFile(
+                year, e["kind"], e["employer"], folder / e["path"], e["rows"], e["sha256"]
+            )
+            for e in entries
+        ]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _in_year(frame: pd.DataFrame, year: int) -> pd.DataFrame:
@@ -385,7 +473,7 @@ def _in_year(frame: pd.DataFrame, year: int) -> pd.DataFrame:
 
 
 def _write_year(
-    folder: Path, year: int, hours: pd.DataFrame, learners: pd.DataFrame
+    folder: Path, year: int, hours: pd.DataFrame, learners: pd.DataFrame, source: str | None
 ) -> tuple[list[ProvincialFile], Path]:
     """Write one year's changed workbooks, its manifest, and remove its stale files."""
     kinds = (
@@ -407,7 +495,7 @@ def _write_year(
     ]
     sizes = {p.path: int(p.entry["bytes"]) if p.entry else written[p.path][1] for p in planned}
     digests = {p.path: p.sheets.digests[p.index] for p in planned}
-    manifest = _write_manifest(folder, year, year_files, digests, sizes)
+    manifest = _write_manifest(folder, year, year_files, digests, sizes, source)
     _remove_stale(folder, {f.path for f in year_files})
     return year_files, manifest
 
@@ -788,8 +876,11 @@ def _write_manifest(
     files: Sequence[ProvincialFile],
     digests: Mapping[Path, str],
     sizes: Mapping[Path, int],
+    source: str | None,
 ) -> Path:
-    """Write manifest.json (temporary name, fsync, replace) unless it already says the same."""
+    """Write manifest.json (temporary name, fsync, replace) unless it already says the same.
+
+    `source` names the ledger write and the writer the files were compared with."""
     entries = [
         {
             "path": f.path.relative_to(folder).as_posix(),
@@ -807,6 +898,8 @@ def _write_manifest(
         "rows": {kind: sum(f.rows for f in files if f.kind == kind) for kind in (HOURS, LEARNERS)},
         "files": entries,
     }
+    if source is not None:
+        document["source"] = source
     text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
     path = folder / "manifest.json"
     try:

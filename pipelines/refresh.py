@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from importlib import resources
 
+import numpy as np
 import pandas as pd
 
 from pipelines.rules import RulesResult, apply_rules, completion_ledger, run_time
@@ -108,20 +109,27 @@ YEAR = "|y"
 
 def affected(seeds: pd.DataFrame, ledger: pd.DataFrame) -> tuple[pd.Series, frozenset[str]]:
     """Which `ledger` rows share a tie with the `seeds`, directly or through other rows: the
-    records whose outcome may change. Returns their positions in `ledger` and every tie."""
-    found = _every(ties(seeds))
+    records whose outcome may change. Returns their positions in `ledger` and every tie.
+
+    Ties are factorized to integers once, so each round of the closure is a NumPy look-up.
+    """
     links = ties(ledger)
-    taken = pd.Series(False, index=ledger.index)
+    values = pd.concat([*(links[c] for c in links), *(ties(seeds)[c] for c in links)])
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    codes[codes < 0] = len(uniques)  # no tie: a slot that is never found
+    width = len(links.columns)
+    link_codes = codes[: width * len(links)].reshape(width, len(links))
+    found = np.zeros(len(uniques) + 1, dtype=bool)
+    found[codes[width * len(links) :]] = True
+    found[-1] = False
+    taken = np.zeros(len(links), dtype=bool)
     while True:
-        hit = links.isin(found).any(axis=1) & ~taken
+        hit = found[link_codes].any(axis=0) & ~taken
         if not hit.any():
-            return taken, found
+            return pd.Series(taken, index=ledger.index), frozenset(uniques[found[:-1]])
         taken |= hit
-        found |= _every(links[hit])
-
-
-def _every(links: pd.DataFrame) -> frozenset[str]:
-    return frozenset(value for column in links for value in links[column].dropna().unique())
+        found[link_codes[:, hit]] = True
+        found[-1] = False
 
 
 def person_years(found: frozenset[str]) -> pd.DataFrame:
@@ -165,15 +173,14 @@ def refresh_outputs(
     now = completion_ledger(seeds_raw, config=config, as_of=as_of)[["record_key", *LINK_COLUMNS]]
     seeds = pd.concat([before, now], ignore_index=True)
     people = frozenset(seeds["id_number"].dropna())
-    theirs = store.ledger_rows(LINK_COLUMNS, people=people)
+    theirs = store.ledger_rows((*LINK_COLUMNS, "name"), people=people)
     taken, found = affected(seeds, theirs)
     keys = frozenset(seeds_raw["record_key"]) | frozenset(theirs.loc[taken, "record_key"])
     raw = store.raw_records(keys=keys, payload=False)
     result = apply_rules(raw, config=config, as_of=as_of, employer_types=employer_types)
-    names = store.ledger_rows(("id_number", "name"), people=people)
     names = pd.concat(
         [
-            names[~names["record_key"].isin(keys)],
+            theirs.loc[~theirs["record_key"].isin(keys), ["record_key", "id_number", "name"]],
             result.completion[["record_key", "id_number", "name"]],
         ]
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from pipelines.provincial import (
     Manifest,
     file_stems,
     safe_name,
+    update_provincial,
     write_provincial,
 )
 from tests.load.frames import at, bank, bank_row, id_number, ledger, ledger_row
@@ -444,3 +446,62 @@ def test_hours_rows_are_numbered_per_file(tmp_path: Path) -> None:
     rows = as_dicts(next(f.path for f in manifest.files if f.kind == "hours"))
     assert [(r["序号"], r["来源记录"]) for r in rows] == [(1, "ta_yx:1"), (2, "ta_yx:2")]
     assert pd.Series([r["学时"] for r in rows]).sum() == 4
+
+
+class Ledger:
+    """A ledger the provincial files read through `update_provincial`, counting its reads."""
+
+    def __init__(self) -> None:
+        rows, self.hours_bank = two_employers_two_years()
+        self.completion = ledger(*rows)
+        self.reads: list[list[int]] = []
+
+    def read(self, years: Sequence[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        self.reads.append(list(years))
+        return (
+            self.completion[self.completion["credited_year"].isin(years)],
+            self.hours_bank[self.hours_bank["year"].isin(years)],
+        )
+
+
+def test_update_reads_only_the_years_whose_write_number_moved(tmp_path: Path) -> None:
+    source = Ledger()
+    update_provincial(source.read, tmp_path, {2021: 1, 2022: 1})
+
+    update_provincial(source.read, tmp_path, {2021: 1, 2022: 2})
+
+    assert source.reads == [[2021, 2022], [2022]]
+
+
+def test_update_with_no_year_moved_reads_nothing_and_lists_every_file(tmp_path: Path) -> None:
+    source = Ledger()
+    first = update_provincial(source.read, tmp_path, {2021: 1, 2022: 1})
+
+    again = update_provincial(source.read, tmp_path, {2021: 1, 2022: 1})
+
+    assert source.reads == [[2021, 2022]]
+    assert set(again.files) == set(first.files)
+    assert again.rewritten == ()
+
+
+def test_update_reads_a_year_again_when_one_of_its_files_was_deleted(tmp_path: Path) -> None:
+    source = Ledger()
+    first = update_provincial(source.read, tmp_path, {2021: 1, 2022: 1})
+    file_of(first, 2022, "learners", FIRM).unlink()
+
+    update_provincial(source.read, tmp_path, {2021: 1, 2022: 1})
+
+    assert source.reads == [[2021, 2022], [2022]]
+    assert file_of(first, 2022, "learners", FIRM).exists()
+
+
+def test_update_reads_every_year_again_after_the_writer_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = Ledger()
+    update_provincial(source.read, tmp_path, {2021: 1, 2022: 1})
+    monkeypatch.setattr("pipelines.provincial.FORMAT_VERSION", "test")
+
+    update_provincial(source.read, tmp_path, {2021: 1, 2022: 1})
+
+    assert source.reads == [[2021, 2022], [2021, 2022]]

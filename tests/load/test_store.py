@@ -91,7 +91,6 @@ def test_migrate_on_an_existing_database_keeps_its_rows(database_url: str) -> No
                     "'370921198001010011', false, false, 2022)"
                 )
             )
-    store.replace_outputs(*outputs(ALICE, BOB))
     before = tables(store)
 
     store.migrate()
@@ -371,6 +370,34 @@ def test_partial_replace_touches_only_its_scope(store: Store) -> None:
         after.query("id_number == @BOB").reset_index(drop=True), bob_before.reset_index(drop=True)
     )
     assert store.read_table("name_conflict").empty
+
+
+def test_a_full_replace_numbers_every_year_it_has_had(store: Store) -> None:
+    old = ledger_row("old", ALICE, credited_year=2021)
+    store.replace_outputs(ledger(old), bank(bank_row(ALICE, year=2021)), conflicts())
+
+    store.replace_outputs(*outputs(ALICE))
+
+    assert store.output_years() == {2021: 2, 2022: 2}
+
+
+def test_a_partial_replace_numbers_only_the_years_of_its_scope(store: Store) -> None:
+    old = ledger_row("old", ALICE, credited_year=2021)
+    completion, hours_bank, _ = outputs(ALICE)
+    store.replace_outputs(
+        pd.concat([completion, ledger(old)]),
+        pd.concat([hours_bank, bank(bank_row(ALICE, year=2021))]),
+        conflicts(),
+    )
+
+    store.replace_outputs(
+        ledger(ledger_row("alice-new", ALICE)),
+        bank(bank_row(ALICE)),
+        conflicts(),
+        scope=alice_scope("alice-new"),
+    )
+
+    assert store.output_years() == {2021: 1, 2022: 2}
 
 
 def test_partial_replace_refuses_rows_outside_its_scope(store: Store) -> None:

@@ -2,9 +2,11 @@
 
 `raw_record.batch_seq` is the number of the batch that last changed the row, `seen_batch` of
 the one that last saw it;
-`pipeline_state` holds the last number given out (`raw`) and the last number folded into the
-outputs (`ledger`, with the rules fingerprint those outputs were computed with). Rows stored
-before this revision get 0 and no `ledger` row exists, so the first ledger run is a full one.
+`pipeline_state` holds the last number given out (`raw`), the last number folded into the
+outputs (`ledger`, with the rules fingerprint those outputs were computed with), the number of
+the last write of the outputs (`outputs`) and, per year, the write that last changed that year's
+outputs (`outputs:<year>`, what the provincial files compare with). Rows stored before this
+revision get 0 and no `ledger` row exists, so the first ledger run is a full one.
 
 Revision ID: 0002
 Revises: 0001
@@ -40,7 +42,7 @@ def upgrade() -> None:
         sa.Column("updated_at", UtcDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_pipeline_state")),
     )
-    op.execute("INSERT INTO pipeline_state (name, seq) VALUES ('raw', 0)")
+    op.execute("INSERT INTO pipeline_state (name, seq) VALUES ('raw', 0), ('outputs', 0)")
 
 
 def downgrade() -> None:
