@@ -29,7 +29,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from psycopg.errors import UniqueViolation
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from schemas.ledger import STATES
@@ -310,8 +311,9 @@ class Store:
         a whole year again every night changes nothing for the ledger (the row lock on the
         counter makes numbers follow commit order on PostgreSQL too).
 
-        PostgreSQL copies into a staging table first (COPY is its fast path); SQLite upserts
-        straight from `executemany` unless a bare withdrawal needs the stored values first.
+        PostgreSQL copies into a staging table first (COPY is its fast path), or straight into
+        the table on a partition's first load (`_copied_new`); SQLite upserts straight from
+        `executemany` unless a bare withdrawal needs the stored values first.
         """
         columns = list(FRAME_DTYPES["raw_record"])
         distinct = "IS DISTINCT FROM" if self._postgres else "IS NOT"
@@ -339,6 +341,8 @@ class Store:
                 suffix=upsert,
             )
             return
+        if self._postgres and not stage[_BARE].any() and self._copied_new(conn, stage, numbers):
+            return
         staging = "raw_record" + _STAGE_SUFFIX
         if self._postgres:
             conn.exec_driver_sql(
@@ -364,6 +368,36 @@ class Store:
             f"WHERE true {upsert}"
         )
         conn.exec_driver_sql(f"DROP TABLE {staging}")
+
+    def _copied_new(
+        self, conn: Connection, stage: pd.DataFrame, numbers: Mapping[str, int]
+    ) -> bool:
+        """On a partition's first load, COPY the rows straight into `raw_record`: no staging
+        table and no upsert, half the server's work. Under a savepoint: a key that another
+        partition stored already (a record seen in two windows) rolls it back, returning False."""
+        if stage.empty:
+            return True
+        partition = {
+            "platform": str(stage["platform"].iloc[0]),
+            "year": int(stage["pull_year"].iloc[0]),
+        }
+        stored = conn.execute(
+            text(
+                "SELECT 1 FROM raw_record WHERE platform = :platform AND pull_year = :year LIMIT 1"
+            ),
+            partition,
+        ).first()
+        if stored is not None:
+            return False
+        dtypes = {**FRAME_DTYPES["raw_record"], **dict.fromkeys(numbers, "int64")}
+        try:
+            with conn.begin_nested():
+                self._bulk_insert(
+                    conn, "raw_record", stage.assign(**numbers), dtypes, "raw_record:rows"
+                )
+        except UniqueViolation:
+            return False
+        return True
 
     def watermark(self, platform: str, year: int) -> dict[str, Any] | None:
         """The state the last committed batch of this partition left, or None."""
@@ -543,9 +577,7 @@ class Store:
         years = {int(y) for y in frames["hours_bank"]["year"]}
         years |= {int(y) for y in frames["completion"]["credited_year"].dropna()}
         if scope is None:
-            conn.exec_driver_sql(
-                f"UPDATE pipeline_state SET seq = {write} WHERE {_OUTPUT_YEARS}"
-            )
+            conn.exec_driver_sql(f"UPDATE pipeline_state SET seq = {write} WHERE {_OUTPUT_YEARS}")
         else:
             years |= {int(y) for y in scope.person_years["year"]}
         for year in sorted(years):

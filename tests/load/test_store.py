@@ -217,6 +217,18 @@ def test_upsert_takes_the_new_version_and_keeps_first_seen_at(store: Store) -> N
     assert row["last_seen_at"] == at("2022-08-02 02:00")
 
 
+def test_a_first_load_of_a_partition_holding_a_key_of_another_upserts_it(store: Store) -> None:
+    store.store_batch("ta_yx", 2021, raw_frame(raw_row("1", pull_year=2021)), {"page": 1})
+    moved = raw_row("1", score=60.0, pulled_at=at("2022-08-02 02:00"))
+
+    store.store_batch("ta_yx", 2022, raw_frame(moved, raw_row("2")), {"page": 1})
+
+    rows = store.raw_records().set_index("source_key")
+    assert list(rows.index) == ["1", "2"]
+    assert (rows.loc["1", "score"], rows.loc["1", "pull_year"]) == (60.0, 2022)
+    assert rows.loc["1", "first_seen_at"] == at("2022-06-01 02:00")
+
+
 def test_versions_within_a_batch_collapse_to_the_latest_update(store: Store) -> None:
     batch = raw_frame(
         raw_row("1", score=70.0, updated_at=at("2022-05-04 00:00"), pulled_at=at("2022-06-01")),
