@@ -852,15 +852,13 @@ def _latest_versions(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _check_scope(frames: Mapping[str, pd.DataFrame], scope: Scope) -> None:
-    records = frozenset(scope.records)
-    pairs = pd.MultiIndex.from_frame(scope.person_years[["id_number", "year"]].astype("object"))
-    people = frozenset(scope.people)
+    def person_year(frame: pd.DataFrame) -> pd.Series:
+        return frame["id_number"].astype("str") + "|" + frame["year"].astype("str")
+
     outside = {
-        "completion": ~frames["completion"]["record_key"].isin(records),
-        "hours_bank": ~pd.MultiIndex.from_frame(
-            frames["hours_bank"][["id_number", "year"]].astype("object")
-        ).isin(pairs),
-        "name_conflict": ~frames["name_conflict"]["id_number"].isin(people),
+        "completion": ~frames["completion"]["record_key"].isin(pd.Index(list(scope.records))),
+        "hours_bank": ~person_year(frames["hours_bank"]).isin(person_year(scope.person_years)),
+        "name_conflict": ~frames["name_conflict"]["id_number"].isin(pd.Index(list(scope.people))),
     }
     for name, rows in outside.items():
         if rows.any():
