@@ -307,7 +307,7 @@ def provincial_files(database: Database, output: ProvincialOutput) -> dg.Materia
             "files": manifest.file_count,
             "rows": manifest.row_count,
             "years": manifest.years,
-            "years_compared": list(manifest.rewritten),
+            "years_compared": list(manifest.compared),
         }
     )
 

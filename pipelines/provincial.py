@@ -147,7 +147,7 @@ class Manifest:
     out_dir: Path
     files: tuple[ProvincialFile, ...]
     manifests: Mapping[int, Path]
-    rewritten: tuple[int, ...] = ()
+    compared: tuple[int, ...] = ()
     """The years whose files were compared with the ledger and written where they differed."""
 
     def rows(self, kind: str, year: int | None = None) -> int:
@@ -431,7 +431,7 @@ def update_provincial(
         Path(out_dir),
         tuple(f for files in current.values() for f in files) + written.files,
         {year: root / str(year) / "manifest.json" for year in current} | written.manifests,
-        written.rewritten,
+        written.compared,
     )
 
 

@@ -481,7 +481,7 @@ def test_update_with_no_year_moved_reads_nothing_and_lists_every_file(tmp_path: 
 
     assert source.reads == [[2021, 2022]]
     assert set(again.files) == set(first.files)
-    assert again.rewritten == ()
+    assert again.compared == ()
 
 
 def test_update_reads_a_year_again_when_one_of_its_files_was_deleted(tmp_path: Path) -> None:
