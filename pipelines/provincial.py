@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -329,7 +330,7 @@ class _Sheets:
         cells = [h for h in header if h != "序号"]
         row_hash = pd.util.hash_pandas_object(frame[cells], index=False).to_numpy()
         weight = (2 * _positions(starts, stops) + 1).astype(np.uint64)
-        version = f"{FORMAT_VERSION}|{_template().fingerprint}"
+        version = _format_version()
         sums = np.add.reduceat(row_hash * weight, starts) if len(frame) else row_hash
         digests = [
             hashlib.sha256(
@@ -441,19 +442,24 @@ def writer_version(platforms: Mapping[str, PlatformSpec] = PLATFORMS) -> str:
     organizers = json.dumps(
         sorted((code, spec.organizer) for code, spec in platforms.items()), ensure_ascii=False
     )
-    text = f"{FORMAT_VERSION}|{_template().fingerprint}|{organizers}"
+    text = f"{_format_version()}|{organizers}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _format_version() -> str:
+    """The workbooks' layout and fixed parts: part of every file's digest."""
+    return f"{FORMAT_VERSION}|{_template().fingerprint}"
 
 
 def _current(folder: Path, year: int, source: str) -> list[ProvincialFile] | None:
     """The year's files as its manifest lists them, when it was written from `source` and
     every file is still on disk at its size; None when the year must be compared again."""
+    document = _manifest(folder)
+    if document.get("source") != source:
+        return None
+    entries = _manifest_entries(document).values()
+    sizes = {kind: _sizes(folder / kind) for kind in (HOURS, LEARNERS)}
     try:
-        document = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        if document.get("source") != source:
-            return None
-        entries = document["files"]
-        sizes = {kind: _sizes(folder / kind) for kind in (HOURS, LEARNERS)}
         if any(sizes[e["kind"]].get(Path(e["path"]).name) != e["bytes"] for e in entries):
             return None
         return [
@@ -462,7 +468,7 @@ def _current(folder: Path, year: int, source: str) -> list[ProvincialFile] | Non
             )
             for e in entries
         ]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         return None
 
 
@@ -502,7 +508,7 @@ def _write_year(
 
 def _plan(folder: Path, kinds: Sequence[_Sheets]) -> list[_Planned]:
     """The year's files, each with its old manifest entry when digest and size still match."""
-    old = _manifest_entries(folder)
+    old = _manifest_entries(_manifest(folder))
     stems = file_stems(kinds[0].employers)
     planned = []
     for sheets in kinds:
@@ -519,11 +525,20 @@ def _plan(folder: Path, kinds: Sequence[_Sheets]) -> list[_Planned]:
     return planned
 
 
-def _manifest_entries(folder: Path) -> dict[str, Mapping[str, object]]:
+def _manifest(folder: Path) -> dict[str, Any]:
+    """The year's manifest.json as written; empty when it is missing or unreadable."""
     try:
         document = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        return {str(e["path"]): e for e in document["files"]}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _manifest_entries(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """A manifest's file entries by path; empty when they are not as this writer writes them."""
+    try:
+        return {str(e["path"]): e for e in document.get("files", [])}
+    except (KeyError, TypeError):
         return {}
 
 
