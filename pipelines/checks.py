@@ -76,7 +76,7 @@ def _result(
             "rows_validated": rows,
             "expectations_evaluated": outcome.evaluated,
             "failed_expectations": outcome.failed,
-            "failing_rows": len(failing),
+            "failing_rows": outcome.failing_rows,
             "failing_rows_sample": dg.MetadataValue.md(
                 markdown_table(failing.head(FAILING_ROWS_SHOWN))
             ),

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipelines.assets import ledger, nightly_sync, provincial_files, raw_assets, sync_job
+from pipelines.assets import (
+    ledger,
+    ledger_checks,
+    nightly_sync,
+    provincial_files,
+    raw_assets,
+    sync_job,
+)
 from pipelines.resources import Database, Platforms, ProvincialOutput
 from pipelines.runs import progress_logger
 
 defs = dg.Definitions(
     assets=[*raw_assets, ledger, provincial_files],
+    asset_checks=[ledger_checks],
     jobs=[sync_job],
     schedules=[nightly_sync],
     loggers={"progress": progress_logger},

@@ -30,6 +30,7 @@ from pipelines.rules.bank import EmployerTypes
 from pipelines.rules.clean import name_conflicts
 from pipelines.rules.config import RulesConfig
 from pipelines.rules.credit import normalized_certificate
+from pipelines.shards import SHARD_RECORDS, Shard, count_for, shards
 from pipelines.store import LedgerState, Scope, Store
 from schemas.raw import TZ
 
@@ -37,18 +38,6 @@ TIME_BOUND_REASONS: tuple[str, ...] = ("out_of_range_date",)
 """Quarantine reasons that depend on the run's date (R12), so are judged again every run."""
 FULL_SHARE = 0.25
 """Above this share of changed records, reading everything beats looking people up."""
-
-
-@dataclass(frozen=True)
-class Refresh:
-    """What a refresh did: its kind, the batches it folded in and what it recomputed."""
-
-    mode: str  # "full" or "incremental"
-    batches: tuple[int, int]
-    records_changed: int
-    records_read: int
-    people: int
-    result: RulesResult
 
 
 def rules_fingerprint(
@@ -145,39 +134,100 @@ def person_years(found: frozenset[str]) -> pd.DataFrame:
     )
 
 
-def refresh_outputs(
+@dataclass(frozen=True)
+class RefreshPlan:
+    """What a refresh will do, decided before any rule runs: fold the batches `first < n <=
+    last` into the outputs, either for the people they changed (`incremental`) or for every
+    person, one shard at a time (`full`). Small and picklable: it travels to the shard steps."""
+
+    mode: str  # "full" or "incremental"
+    state: LedgerState
+    batches: tuple[int, int]
+    records_changed: int
+    as_of: pd.Timestamp
+    shards: tuple[Shard, ...] = ()
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """What a refresh did. `result` holds the rules' frames of an incremental refresh (a
+    night's people); a full refresh keeps none, since it never holds more than a shard."""
+
+    mode: str
+    batches: tuple[int, int]
+    records_changed: int
+    records_read: int
+    people: int
+    result: RulesResult | None
+
+
+def plan_refresh(
     store: Store,
+    fingerprint: str,
+    *,
+    full: bool = False,
+    full_share: float = FULL_SHARE,
+    shard_count: int | None = None,
+    shard_records: int = SHARD_RECORDS,
+) -> RefreshPlan:
+    """Full when asked, when there are no outputs yet, when the rules changed or when the
+    changes are over `full_share` of the records; else incremental. A full refresh has
+    `shard_count` shards, or one per `shard_records` stored records."""
+    last = store.last_batch()
+    state = store.ledger_state()
+    live = int(store.live_raw_counts().sum())
+    as_of = run_time()
+    new_state = LedgerState(last, fingerprint)
+    if not (full or state is None or state.fingerprint != fingerprint):
+        changed = store.changed_count((state.batch, last))
+        if changed <= full_share * max(live, 1):
+            return RefreshPlan("incremental", new_state, (state.batch, last), changed, as_of)
+    first = 0 if state is None or state.fingerprint != fingerprint else state.batch
+    count = shard_count or count_for(live, shard_records)
+    return RefreshPlan("full", new_state, (first, last), live, as_of, shards(count))
+
+
+def refresh_shard(
+    store: Store,
+    plan: RefreshPlan,
+    shard: Shard,
     *,
     config: RulesConfig | None = None,
     employer_types: EmployerTypes | None = None,
-    full: bool = False,
-    full_share: float = FULL_SHARE,
-) -> Refresh:
-    """Fold every stored batch into the ledger, the bank and the name conflicts."""
-    config = config or RulesConfig()
-    last = store.last_batch()
-    state = store.ledger_state()
-    fingerprint = rules_fingerprint(config, employer_types)
-    new_state = LedgerState(last, fingerprint)
-    if full or state is None or state.fingerprint != fingerprint:
-        return _full(store, config, employer_types, new_state, first=0)
-    changed = store.raw_records(batches=(state.batch, last), payload=False)
-    if len(changed) > full_share * max(store.live_raw_counts().sum(), 1):
-        return _full(store, config, employer_types, new_state, first=state.batch)
+) -> RulesResult:
+    """Recompute every person of one shard and replace their rows, in one transaction."""
+    raw = store.raw_records(shard=shard, payload=False)
+    result = apply_rules(
+        raw, config=config or RulesConfig(), as_of=plan.as_of, employer_types=employer_types
+    )
+    completion = with_buckets(result.completion, raw)
+    store.replace_outputs(completion, result.hours_bank, result.name_conflicts, scope=shard)
+    return result
 
-    as_of = run_time()
+
+def refresh_changes(
+    store: Store,
+    plan: RefreshPlan,
+    *,
+    config: RulesConfig | None = None,
+    employer_types: EmployerTypes | None = None,
+) -> Refresh:
+    """Recompute the people the plan's batches changed (and everything tied to their records),
+    and record the plan's state in the same transaction."""
+    config = config or RulesConfig()
+    changed = store.raw_records(batches=plan.batches, payload=False)
     before = store.ledger_rows(LINK_COLUMNS, keys=changed["record_key"], reasons=TIME_BOUND_REASONS)
     seeds_raw = pd.concat(
         [changed, store.raw_records(keys=before["record_key"], payload=False)]
     ).drop_duplicates("record_key")
-    now = completion_ledger(seeds_raw, config=config, as_of=as_of)[["record_key", *LINK_COLUMNS]]
-    seeds = pd.concat([before, now], ignore_index=True)
+    now = completion_ledger(seeds_raw, config=config, as_of=plan.as_of)
+    seeds = pd.concat([before, now[["record_key", *LINK_COLUMNS]]], ignore_index=True)
     people = frozenset(seeds["id_number"].dropna())
     theirs = store.ledger_rows((*LINK_COLUMNS, "name"), people=people)
     taken, found = affected(seeds, theirs)
     keys = frozenset(seeds_raw["record_key"]) | frozenset(theirs.loc[taken, "record_key"])
     raw = store.raw_records(keys=keys, payload=False)
-    result = apply_rules(raw, config=config, as_of=as_of, employer_types=employer_types)
+    result = apply_rules(raw, config=config, as_of=plan.as_of, employer_types=employer_types)
     names = pd.concat(
         [
             theirs.loc[~theirs["record_key"].isin(keys), ["record_key", "id_number", "name"]],
@@ -185,26 +235,46 @@ def refresh_outputs(
         ]
     )
     store.replace_outputs(
-        result.completion,
+        with_buckets(result.completion, raw),
         result.hours_bank,
         name_conflicts(names),
         scope=Scope(keys, person_years(found), people),
-        state=new_state,
-        sightings=(state.batch, last),
+        state=plan.state,
+        sightings=plan.batches,
     )
-    return Refresh("incremental", (state.batch, last), len(changed), len(raw), len(people), result)
+    return Refresh("incremental", plan.batches, len(changed), len(raw), len(people), result)
 
 
-def _full(
+def with_buckets(completion: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+    """Ledger rows with their stored record's bucket (`pipelines.shards`)."""
+    rows = pd.Index(raw["record_key"]).get_indexer(completion["record_key"])
+    return completion.assign(person_bucket=raw["person_bucket"].to_numpy()[rows])
+
+
+def refresh_outputs(
     store: Store,
-    config: RulesConfig,
-    employer_types: EmployerTypes | None,
-    state: LedgerState,
     *,
-    first: int,
+    config: RulesConfig | None = None,
+    employer_types: EmployerTypes | None = None,
+    full: bool = False,
+    full_share: float = FULL_SHARE,
+    shard_count: int | None = None,
 ) -> Refresh:
-    raw = store.raw_records(payload=False)
-    result = apply_rules(raw, config=config, employer_types=employer_types)
-    store.replace_outputs(result.completion, result.hours_bank, result.name_conflicts, state=state)
-    people = int(result.completion["id_number"].nunique())
-    return Refresh("full", (first, state.batch), len(raw), len(raw), people, result)
+    """Fold every stored batch into the ledger, the bank and the name conflicts, in this
+    process (the Dagster ledger runs the same steps, a shard per step)."""
+    config = config or RulesConfig()
+    plan = plan_refresh(
+        store,
+        rules_fingerprint(config, employer_types),
+        full=full,
+        full_share=full_share,
+        shard_count=shard_count,
+    )
+    if plan.mode == "incremental":
+        return refresh_changes(store, plan, config=config, employer_types=employer_types)
+    people = 0
+    for shard in plan.shards:
+        result = refresh_shard(store, plan, shard, config=config, employer_types=employer_types)
+        people += int(result.completion["id_number"].nunique())
+    store.finish_full(plan.state)
+    return Refresh("full", plan.batches, plan.records_changed, plan.records_changed, people, None)

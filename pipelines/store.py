@@ -33,6 +33,7 @@ from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 
+from pipelines.shards import Shard, id_buckets, person_buckets
 from schemas.ledger import STATES
 from schemas.raw import RAW_DTYPES, TIMESTAMP, TZ, conform, record_key
 from schemas.tables import FRAME_DTYPES, PRIMARY_KEYS, TABLES
@@ -286,6 +287,7 @@ class Store:
                 f"batch for {platform}/{year} holds {len(wrong)} rows of another partition"
             )
         stage = _latest_versions(frame)
+        stage["person_bucket"] = person_buckets(stage["raw_id"], stage["record_key"])
         state = json.dumps(dict(watermark), ensure_ascii=False, sort_keys=True)
         with self._transaction() as conn:
             batch = conn.exec_driver_sql(
@@ -433,14 +435,18 @@ class Store:
         *,
         keys: Collection[str] | None = None,
         batches: tuple[int, int] | None = None,
+        shard: Shard | None = None,
         payload: bool = True,
     ) -> pd.DataFrame:
-        """Stored records (of `platforms`, with `keys`, stored by batches `first < n <= last`):
-        raw schema + key and sighting times. `payload=False` leaves the bulky audit JSON null:
-        the store keeps one version per key, so the rules never need it to break a tie."""
+        """Stored records (of `platforms`, with `keys`, stored by batches `first < n <= last`,
+        of the people of `shard`): raw schema + key, sighting times and bucket. `payload=False`
+        leaves the bulky audit JSON null: the store keeps one version per key, so the rules
+        never need it to break a tie."""
         where = [] if platforms is None else [_in("platform", platforms)]
         if batches is not None:
             where.append(f"batch_seq > {int(batches[0])} AND batch_seq <= {int(batches[1])}")
+        if shard is not None:
+            where.append(_in_shard(shard))
         columns = [c for c in FRAME_DTYPES["raw_record"] if payload or c != "payload"]
         frame = self._read(
             "raw_record",
@@ -453,6 +459,15 @@ class Store:
         return frame.assign(payload=pd.Series(np.nan, index=frame.index, dtype="str"))[
             list(FRAME_DTYPES["raw_record"])
         ]
+
+    def changed_count(self, batches: tuple[int, int]) -> int:
+        """Records whose content batches `first < n <= last` changed."""
+        sql = (
+            "SELECT COUNT(*) FROM raw_record "
+            f"WHERE batch_seq > {int(batches[0])} AND batch_seq <= {int(batches[1])}"
+        )
+        with self.engine.connect() as conn:
+            return int(conn.exec_driver_sql(sql).scalar_one())
 
     def last_batch(self) -> int:
         """The number of the last batch stored (0 before any)."""
@@ -521,31 +536,47 @@ class Store:
         hours_bank: pd.DataFrame,
         name_conflicts: pd.DataFrame,
         *,
-        scope: Scope | None = None,
+        scope: Scope | Shard | None = None,
         state: LedgerState | None = None,
         sightings: tuple[int, int] | None = None,
     ) -> None:
         """Replace the ledger, the bank and the name conflicts in one transaction: all of them,
-        or what `scope` names. `state` is recorded in the same transaction, and the ledger rows
-        of records seen again by batches `first < n <= last` (`sightings`) get their new
-        `last_seen_at`.
+        the rows of one shard's people, or what a `Scope` names. Ledger rows carry their
+        record's `person_bucket`; bank and conflict rows get their ID number's. `state` is
+        recorded in the same transaction, and the ledger rows of records seen again by batches
+        `first < n <= last` (`sightings`) get their new `last_seen_at`.
+
+        A shard's write leaves the years' write numbers to `finish_full`: every shard would
+        otherwise update the same few rows, and on PostgreSQL wait for each other's commits.
         """
         frames = {
             "completion": completion.assign(pull_year=completion.get("pull_year", pd.NA)),
-            "hours_bank": hours_bank,
-            "name_conflict": name_conflicts[["id_number", "names"]],
+            "hours_bank": hours_bank.assign(person_bucket=id_buckets(hours_bank["id_number"])),
+            "name_conflict": name_conflicts[["id_number", "names"]].assign(
+                person_bucket=id_buckets(name_conflicts["id_number"])
+            ),
         }
-        if scope is not None:
+        if isinstance(scope, Scope):
             _check_scope(frames, scope)
+        elif isinstance(scope, Shard):
+            _check_shard(frames, scope)
         with self._transaction() as conn:
             if scope is None:
                 self._clear(conn, frames)
+            elif isinstance(scope, Shard):
+                for name in frames:
+                    conn.exec_driver_sql(f"DELETE FROM {name} WHERE {_in_shard(scope)}")
             else:
                 self._delete_scope(conn, scope)
             for name, frame in frames.items():
                 ordered = frame.sort_values(list(PRIMARY_KEYS[name]), kind="stable")
                 self._bulk_insert(conn, name, ordered, FRAME_DTYPES[name], name)
-            self._mark_years(conn, frames, scope)
+            if not isinstance(scope, Shard):
+                years = {int(y) for y in frames["hours_bank"]["year"]}
+                years |= {int(y) for y in frames["completion"]["credited_year"].dropna()}
+                if scope is not None:
+                    years |= {int(y) for y in scope.person_years["year"]}
+                self._mark_years(conn, years, every=scope is None)
             if sightings is not None:
                 conn.exec_driver_sql(
                     "UPDATE completion SET last_seen_at = seen.last_seen_at "
@@ -554,36 +585,57 @@ class Store:
                     f"AND seen.seen_batch <= {int(sightings[1])}"
                 )
             if state is not None:
-                self._upsert(
-                    conn,
-                    "pipeline_state",
-                    {
-                        "name": "ledger",
-                        "seq": state.batch,
-                        "fingerprint": state.fingerprint,
-                        "updated_at": datetime.now(UTC),
-                    },
-                )
+                self._record_state(conn, state)
 
-    def _mark_years(
-        self, conn: Connection, frames: Mapping[str, pd.DataFrame], scope: Scope | None
-    ) -> None:
-        """Number this write of the outputs and give that number to the years it changed:
-        every year on a full replace, else the scope's years and the years of the rows given.
-        The provincial files read a year only when its number moved (`output_years`)."""
+    def finish_full(self, state: LedgerState) -> None:
+        """After every shard of a full refresh: record `state` and give every year a new
+        write number, in one transaction (until then the next run starts over)."""
+        with self._transaction() as conn:
+            found = conn.exec_driver_sql(
+                "SELECT DISTINCT year FROM hours_bank UNION "
+                "SELECT DISTINCT credited_year FROM completion WHERE credited_year IS NOT NULL"
+            ).scalars()
+            self._mark_years(conn, {int(y) for y in found}, every=True)
+            self._record_state(conn, state)
+
+    def _record_state(self, conn: Connection, state: LedgerState) -> None:
+        self._upsert(
+            conn,
+            "pipeline_state",
+            {
+                "name": "ledger",
+                "seq": state.batch,
+                "fingerprint": state.fingerprint,
+                "updated_at": datetime.now(UTC),
+            },
+        )
+
+    def _mark_years(self, conn: Connection, years: Collection[int], *, every: bool) -> None:
+        """Number this write of the outputs and give that number to the years it changed
+        (`every` year that ever had outputs, on a full replace). The provincial files read a
+        year only when its number moved (`output_years`)."""
         write = int(
             conn.exec_driver_sql(
                 "UPDATE pipeline_state SET seq = seq + 1 WHERE name = 'outputs' RETURNING seq"
             ).scalar_one()
         )
-        years = {int(y) for y in frames["hours_bank"]["year"]}
-        years |= {int(y) for y in frames["completion"]["credited_year"].dropna()}
-        if scope is None:
+        if every:
             conn.exec_driver_sql(f"UPDATE pipeline_state SET seq = {write} WHERE {_OUTPUT_YEARS}")
-        else:
-            years |= {int(y) for y in scope.person_years["year"]}
         for year in sorted(years):
             self._upsert(conn, "pipeline_state", {"name": f"outputs:{year}", "seq": write})
+
+    def put_shard_result(self, run_id: str, shard: int, summary: Mapping[str, Any]) -> None:
+        """Keep what a shard step computed for the steps after it (they may run elsewhere)."""
+        text_ = json.dumps(dict(summary), ensure_ascii=False, sort_keys=True)
+        with self._transaction() as conn:
+            self._upsert(
+                conn, "shard_result", {"run_id": run_id, "shard": int(shard), "summary": text_}
+            )
+
+    def shard_results(self, run_id: str) -> list[dict[str, Any]]:
+        """The summaries the shard steps of `run_id` kept, in shard order."""
+        rows = self.read_table("shard_result", where=(f"run_id = {_literal(run_id)}",))
+        return [json.loads(s) for s in rows["summary"]]
 
     def output_years(self) -> dict[int, int]:
         """Each year that has had outputs, with the number of the write that last changed it."""
@@ -796,6 +848,10 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _in_shard(shard: Shard) -> str:
+    return f"person_bucket BETWEEN {int(shard.first)} AND {int(shard.last)}"
+
+
 def _in(column: str, values: Collection[str]) -> str:
     return f"{_quote(column)} IN ({', '.join(_literal(v) for v in values) or 'NULL'})"
 
@@ -855,6 +911,13 @@ def _latest_versions(frame: pd.DataFrame) -> pd.DataFrame:
         **{_BARE: bare},
     ).drop_duplicates("record_key", keep="last")
     return latest.reset_index(drop=True)
+
+
+def _check_shard(frames: Mapping[str, pd.DataFrame], shard: Shard) -> None:
+    for name, frame in frames.items():
+        outside = ~frame["person_bucket"].between(shard.first, shard.last)
+        if outside.any():
+            raise ValueError(f"shard {shard.label}: {int(outside.sum())} {name} rows outside it")
 
 
 def _check_scope(frames: Mapping[str, pd.DataFrame], scope: Scope) -> None:

@@ -54,6 +54,10 @@ DOCS_SITE = "xueshi"
 RESULTS_STORE = "xueshi_validation_results"
 
 
+FAILING_SAMPLE = 20
+"""Failing rows a shard keeps by key for the combined check's metadata."""
+
+
 @dataclass(frozen=True, eq=False)
 class Validation:
     """One suite run: what failed, which rows (by key, never by ID number), GX's statistics."""
@@ -67,6 +71,88 @@ class Validation:
     seconds: float  # wall time of the run, GX's one-off import excluded
     result: ExpectationSuiteValidationResult = field(repr=False)
     """GX's result without per-row index lists, kept for `build_data_docs`."""
+    rows: int = 0  # rows validated
+    failing_rows: int = 0  # all failing rows; `failing_keys` may hold only a sample
+
+    def summary(self, sample: int = FAILING_SAMPLE) -> dict[str, Any]:
+        """The validation as JSON, with a sample of the failing rows: what a shard step keeps
+        for `combine` (GX's result has counts and no values, see RESULT_FORMAT)."""
+        return {
+            "suite": self.suite,
+            "rows": self.rows,
+            "failing_rows": self.failing_rows,
+            "failing_sample": self.failing_keys.head(sample).to_dict(orient="list"),
+            "seconds": self.seconds,
+            "result": self.result.to_json_dict(),
+        }
+
+
+def combine(summaries: list[dict[str, Any]]) -> Validation:
+    """One validation of a suite from its shards' `summary`s: an expectation passes where it
+    passed on every shard, its counts are the shards' sums, and GX's result is rebuilt from
+    them, so Data Docs show one validation of the whole asset."""
+    from great_expectations.core.expectation_validation_result import (
+        expectationSuiteValidationResultSchema,
+    )
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    if not summaries:
+        raise ValueError("no shard validations to combine")
+    results = [s["result"] for s in summaries]
+    merged = dict(results[0])
+    merged["results"] = [
+        _merged_expectation(parts) for parts in zip(*(r["results"] for r in results), strict=True)
+    ]
+    passed = sum(bool(r["success"]) for r in merged["results"])
+    evaluated = len(merged["results"])
+    merged["success"] = passed == evaluated
+    merged["statistics"] = {
+        "evaluated_expectations": evaluated,
+        "successful_expectations": passed,
+        "unsuccessful_expectations": evaluated - passed,
+        "success_percent": 100.0 * passed / evaluated if evaluated else None,
+    }
+    result = expectationSuiteValidationResultSchema.load(merged)
+    run_id = RunIdentifier(run_name=summaries[0]["suite"], run_time=datetime.now(UTC))
+    result.meta["run_id"] = run_id
+    result.meta["validation_time"] = run_id.run_time
+    failing = pd.concat([pd.DataFrame(s["failing_sample"]) for s in summaries], ignore_index=True)
+    return Validation(
+        suite=summaries[0]["suite"],
+        success=bool(merged["success"]),
+        evaluated=evaluated,
+        failed=[_expectation_name(r.expectation_config) for r in result.results if not r.success],
+        failing_keys=failing,
+        statistics={k: float(v or 0.0) for k, v in merged["statistics"].items()},
+        seconds=sum(float(s["seconds"]) for s in summaries),
+        result=result,
+        rows=sum(int(s["rows"]) for s in summaries),
+        failing_rows=sum(int(s["failing_rows"]) for s in summaries),
+    )
+
+
+_SUMMED = ("element_count", "missing_count", "unexpected_count")
+
+
+def _merged_expectation(parts: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    """One expectation's results on every shard as one: success on all, counts added."""
+    merged = dict(parts[0])
+    merged["success"] = all(bool(p["success"]) for p in parts)
+    details = dict(merged.get("result") or {})
+    if all(key in details for key in _SUMMED):
+        for key in _SUMMED:
+            details[key] = sum(int((p.get("result") or {}).get(key) or 0) for p in parts)
+        elements, missing = details["element_count"], details["missing_count"]
+        unexpected = details["unexpected_count"]
+        present = elements - missing
+        details["missing_percent"] = 100.0 * missing / elements if elements else None
+        details["unexpected_percent"] = 100.0 * unexpected / present if present else None
+        details["unexpected_percent_total"] = 100.0 * unexpected / elements if elements else None
+        details["unexpected_percent_nonmissing"] = details["unexpected_percent"]
+        details["partial_unexpected_list"] = []
+        details["partial_unexpected_counts"] = []
+    merged["result"] = details
+    return merged
 
 
 # --- precomputed checks -------------------------------------------------------------------------
@@ -330,6 +416,8 @@ def _run(
         statistics={k: float(v or 0.0) for k, v in result.statistics.items()},
         seconds=time.perf_counter() - started,
         result=result,
+        rows=len(lean),
+        failing_rows=len(failing),
     )
 
 

@@ -72,8 +72,12 @@ STORED_RAW_DTYPES: dict[str, str] = {
     "record_key": "str",
     "first_seen_at": TIMESTAMP,
     "last_seen_at": TIMESTAMP,
+    "person_bucket": "int64",
 }
-COMPLETION_TABLE_DTYPES: dict[str, str] = {**COMPLETION_DTYPES, "pull_year": "Int64"}
+BUCKET = {"person_bucket": "int64"}
+"""Every table of people's rows carries its person's bucket (`pipelines.shards`)."""
+COMPLETION_TABLE_DTYPES: dict[str, str] = {**COMPLETION_DTYPES, "pull_year": "Int64", **BUCKET}
+HOURS_BANK_TABLE_DTYPES: dict[str, str] = {**HOURS_BANK_DTYPES, **BUCKET}
 RECONCILIATION_TABLE_DTYPES: dict[str, str] = {**RECONCILIATION_DTYPES, "run_at": TIMESTAMP}
 WATERMARK_DTYPES: dict[str, str] = {
     "platform": "str",
@@ -90,16 +94,18 @@ SYNC_RUN_DTYPES: dict[str, str] = {
     "status": "str",
     "counts": "str",  # JSON
 }
-NAME_CONFLICT_DTYPES: dict[str, str] = {"id_number": "str", "names": "str"}
+NAME_CONFLICT_DTYPES: dict[str, str] = {"id_number": "str", "names": "str", **BUCKET}
+SHARD_RESULT_DTYPES: dict[str, str] = {"run_id": "str", "shard": "int64", "summary": "str"}
 
 FRAME_DTYPES: dict[str, dict[str, str]] = {
     "raw_record": STORED_RAW_DTYPES,
     "watermark": WATERMARK_DTYPES,
     "completion": COMPLETION_TABLE_DTYPES,
-    "hours_bank": HOURS_BANK_DTYPES,
+    "hours_bank": HOURS_BANK_TABLE_DTYPES,
     "reconciliation": RECONCILIATION_TABLE_DTYPES,
     "name_conflict": NAME_CONFLICT_DTYPES,
     "sync_run": SYNC_RUN_DTYPES,
+    "shard_result": SHARD_RESULT_DTYPES,
 }
 """Each table's columns, in order, as the pandas dtypes `pipelines.store` returns."""
 
@@ -111,6 +117,7 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "reconciliation": ("run_id", "platform", "year"),
     "name_conflict": ("id_number",),
     "sync_run": ("run_id",),
+    "shard_result": ("run_id", "shard"),
     "pipeline_state": ("name",),
 }
 
@@ -167,15 +174,19 @@ raw_record = _table(
     Index(None, "platform", "pull_year"),
     Index(None, "batch_seq"),
     Index(None, "seen_batch"),
+    Index(None, "person_bucket"),
 )
 """`batch_seq`: the store batch that last changed the row, so the ledger folds in only changes;
 `seen_batch`: the last batch that saw it (its `last_seen_at` reaches the ledger from there)."""
 watermark = _table("watermark")
-completion = _table("completion", Index(None, "id_number"))
-hours_bank = _table("hours_bank")
+completion = _table("completion", Index(None, "id_number"), Index(None, "person_bucket"))
+hours_bank = _table("hours_bank", Index(None, "person_bucket"))
 reconciliation = _table("reconciliation")
-name_conflict = _table("name_conflict")
+name_conflict = _table("name_conflict", Index(None, "person_bucket"))
 sync_run = _table("sync_run")
+shard_result = _table("shard_result")
+"""What each shard step of a run computed (JSON): counts and validation results, read by the
+checks and the ledger's metadata, so no step needs another step's frames."""
 pipeline_state = Table(
     "pipeline_state",
     metadata,

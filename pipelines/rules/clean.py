@@ -82,6 +82,24 @@ def _valid_birth_dates(matrix: np.ndarray, today: dt.date, min_year: int) -> np.
     return plausible & (born < following) & (born <= np.datetime64(today, "D"))
 
 
+def id_shape(ids: pd.Series) -> pd.Series:
+    """C1's form of an ID number without judging it: cleaned, 15 digits widened to 18 with
+    their check character, null when it has neither shape. Wherever `clean_id_numbers` finds a
+    valid ID it is this same text, whatever the configuration, so records can be placed with
+    their person before any rule runs (`pipelines.shards`)."""
+
+    def shape(unique: pd.Series) -> pd.Series:
+        s = _strip_id(unique).fillna("")
+        short = s.str.fullmatch(r"[0-9]{15}")
+        widened = s[short].str.slice(0, 6) + "19" + s[short].str.slice(6, 15)
+        check = _check_chars(_digit_matrix(widened, 17)).view("S1").astype("str")
+        shaped = s.where(s.str.fullmatch(r"[0-9]{17}[0-9X]"))
+        shaped[short] = widened + check
+        return shaped
+
+    return per_unique(ids, shape)
+
+
 def clean_id_numbers(
     ids: pd.Series, *, config: RulesConfig | None = None, today: dt.date | None = None
 ) -> tuple[pd.Series, pd.Series]:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipelines.shards import person_buckets
 from schemas.ledger import COMPLETION_DTYPES, HOURS_BANK_DTYPES
 from schemas.raw import RAW_DTYPES, TZ, conform
 
@@ -100,7 +101,10 @@ def ledger_row(record: str, person: str, **values: Any) -> dict[str, Any]:
 
 
 def ledger(*rows: dict[str, Any]) -> pd.DataFrame:
-    return conform(pd.DataFrame(list(rows), columns=list(COMPLETION_DTYPES)), COMPLETION_DTYPES)
+    """Ledger rows with the bucket the store gives their records (`pipelines.shards`)."""
+    frame = conform(pd.DataFrame(list(rows), columns=list(COMPLETION_DTYPES)), COMPLETION_DTYPES)
+    raw_ids = frame["id_number"].fillna(frame["record_key"])
+    return frame.assign(person_bucket=person_buckets(raw_ids, frame["record_key"]))
 
 
 def bank_row(person: str, **values: Any) -> dict[str, Any]:

@@ -1,0 +1,66 @@
+"""Person shards: a bucket on every record and output row, and the shard steps' results.
+
+`person_bucket` (0–4095, `pipelines.shards`) places each record with its person, so that a
+shard of people is one indexed range query. Records already stored get their bucket here, from
+their raw ID number or record key; the outputs get theirs from the next refresh, which this
+revision makes a full one (it forgets the `ledger` state).
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_TABLES = ("raw_record", "completion", "hours_bank", "name_conflict")
+_CHUNK = 100_000
+
+
+def upgrade() -> None:
+    from pipelines.shards import person_buckets
+
+    for table in _TABLES:
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(
+                sa.Column("person_bucket", sa.Integer(), nullable=False, server_default="0")
+            )
+        op.create_index(f"ix_{table}_person_bucket", table, ["person_bucket"])
+    op.create_table(
+        "shard_result",
+        sa.Column("run_id", sa.Text(), nullable=False),
+        sa.Column("shard", sa.Integer(), nullable=False),
+        sa.Column("summary", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("run_id", "shard", name=op.f("pk_shard_result")),
+    )
+    conn = op.get_bind()
+    rows = conn.exec_driver_sql("SELECT record_key, raw_id FROM raw_record").fetchall()
+    for start in range(0, len(rows), _CHUNK):
+        chunk = pd.DataFrame(rows[start : start + _CHUNK], columns=["record_key", "raw_id"])
+        buckets = person_buckets(chunk["raw_id"].astype("str"), chunk["record_key"].astype("str"))
+        conn.execute(
+            sa.text("UPDATE raw_record SET person_bucket = :bucket WHERE record_key = :key"),
+            [
+                {"bucket": int(b), "key": k}
+                for b, k in zip(buckets, chunk["record_key"], strict=True)
+            ],
+        )
+    op.execute("DELETE FROM pipeline_state WHERE name = 'ledger'")
+
+
+def downgrade() -> None:
+    op.drop_table("shard_result")
+    for table in _TABLES:
+        op.drop_index(f"ix_{table}_person_bucket", table)
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("person_bucket")
