@@ -433,10 +433,28 @@ def provincial_files(database: Database, output: ProvincialOutput) -> dg.Materia
     )
 
 
+def sync_executor() -> dg.ExecutorDefinition:
+    """The deployment's executor, chosen when the code location loads: Celery workers across
+    machines with XUESHI_EXECUTOR=celery (broker and result backend from
+    XUESHI_CELERY_BROKER and XUESHI_CELERY_BACKEND, Redis on this machine by default), else
+    Dagster's default, whose run config picks one process or one process per step."""
+    if os.environ.get("XUESHI_EXECUTOR") != "celery":
+        return dg.multi_or_in_process_executor
+    from dagster_celery import celery_executor
+
+    return celery_executor.configured(
+        {
+            "broker": os.environ.get("XUESHI_CELERY_BROKER", "redis://127.0.0.1:6379/0"),
+            "backend": os.environ.get("XUESHI_CELERY_BACKEND", "redis://127.0.0.1:6379/1"),
+        }
+    )
+
+
 sync_job = dg.define_asset_job(
     "sync",
     selection=dg.AssetSelection.all(),
     description="Pull the selected years from every platform, then rebuild the outputs.",
+    executor_def=sync_executor(),
 )
 
 

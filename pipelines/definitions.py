@@ -27,3 +27,9 @@ defs = dg.Definitions(
         "output": ProvincialOutput(),
     },
 )
+
+
+def sync_job() -> dg.JobDefinition:
+    """The sync job, for `dagster.reconstructable`: executors that run steps in other
+    processes (multiprocess, celery) load it there by this name."""
+    return defs.resolve_job_def("sync")

@@ -74,6 +74,21 @@ def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
     return logger
 
 
+EXECUTORS = ("in_process", "multiprocess", "celery")
+
+
+def executor_name(database_url: str | None = None) -> str:
+    """`XUESHI_EXECUTOR`, or the engine's default: one process for SQLite (a single writer at
+    a time, the embedded default), one process per step for PostgreSQL."""
+    chosen = os.environ.get("XUESHI_EXECUTOR", "")
+    if chosen:
+        if chosen not in EXECUTORS:
+            raise ValueError(f"XUESHI_EXECUTOR={chosen!r}: one of {', '.join(EXECUTORS)}")
+        return chosen
+    url = database_url or Database().resolved_url()
+    return "in_process" if url.startswith("sqlite") else "multiprocess"
+
+
 def launch(
     years: Sequence[int],
     platforms: Sequence[str] | None = None,
@@ -81,43 +96,66 @@ def launch(
     instance: dg.DagsterInstance | None = None,
     tags: dict[str, str] | None = None,
     resources: dict[str, dict[str, object]] | None = None,
+    executor: str | None = None,
 ) -> RunOutcome:
-    """Run the sync job for `years` (and `platforms`, default all) in this process.
+    """Run the sync job for `years` (and `platforms`, default all) with `executor` (default
+    `executor_name()`): in this process, or each step in its own process (multiprocess; the
+    celery executor when the code location was loaded with XUESHI_EXECUTOR=celery), as a run
+    from the UI would. An ephemeral instance always runs in this process.
 
     `resources` is run config per resource, e.g. `{"platforms": {"timeout_seconds": 5}}`.
     """
-    from pipelines.definitions import defs
+    from pipelines.definitions import defs, sync_job
 
     instance = instance or dg.DagsterInstance.get()
-    job = defs.resolve_job_def("sync")
+    executor = executor or executor_name()
     selection = None
     if platforms:
         selection = [dg.AssetKey(f"raw_{code}") for code in platforms]
         selection += [dg.AssetKey(name) for name in DOWNSTREAM]
     partition_key, range_tags = run_tags(years)
-    result = job.execute_in_process(
-        instance=instance,
-        partition_key=partition_key,
-        tags={**range_tags, **(tags or {}), "xueshi/years": f"{min(years)}-{max(years)}"},
-        asset_selection=selection,
-        raise_on_error=False,
-        run_config={
-            "loggers": {"progress": {"config": {}}},
-            "resources": {name: {"config": c} for name, c in (resources or {}).items()},
-        },
-    )
+    run_tags_ = {**range_tags, **(tags or {}), "xueshi/years": f"{min(years)}-{max(years)}"}
+    run_config: dict[str, object] = {
+        "loggers": {"progress": {"config": {}}},
+        "resources": {name: {"config": c} for name, c in (resources or {}).items()},
+    }
+    if executor == "in_process" or instance.is_ephemeral:
+        result = defs.resolve_job_def("sync").execute_in_process(
+            instance=instance,
+            partition_key=partition_key,
+            tags=run_tags_,
+            asset_selection=selection,
+            raise_on_error=False,
+            run_config=run_config,
+        )
+        events = result.all_events
+        run_id, success = result.run_id, result.success
+    else:
+        if executor == "multiprocess":
+            run_config["execution"] = {"config": {"multiprocess": {"max_concurrent": 0}}}
+        if partition_key is not None:
+            run_tags_["dagster/partition"] = partition_key
+        with dg.execute_job(
+            dg.reconstructable(sync_job),
+            instance,
+            run_config=run_config,
+            tags=run_tags_,
+            asset_selection=selection,
+        ) as result:
+            events = result.all_events
+            run_id, success = result.run_id, result.success
     errors = [
         f"{event.step_key}: {root_cause(event.step_failure_data.error)}"
-        for event in result.all_events
+        for event in events
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error
     ]
     errors += [
         f"check {check.check_name} on {check.asset_key.to_user_string()} did not pass"
-        for event in result.all_events
+        for event in events
         if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
         and not (check := event.asset_check_evaluation_data).passed
     ]
-    return RunOutcome(result.run_id, result.success, errors, summary(result.run_id))
+    return RunOutcome(run_id, success, errors, summary(run_id))
 
 
 def root_cause(error: SerializableErrorInfo) -> str:

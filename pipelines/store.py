@@ -47,6 +47,7 @@ Progress = Callable[[str, int], None]
 """Called with a step name and the rows written so far, inside the open transaction."""
 
 _WRITE = "xueshi_write"
+_MIGRATION_LOCK = 0x78756573  # "xues": PostgreSQL advisory lock key held while migrating
 _STAGE_SUFFIX = "_stage"
 _BARE = "_bare"
 # Raw columns a bare withdrawal (a row gone from a full snapshot) leaves null.
@@ -263,6 +264,8 @@ class Store:
         config = Config()
         config.set_main_option("script_location", str(resources.files("schemas") / "migrations"))
         with self._transaction() as conn:
+            if self._postgres:  # steps in parallel processes all migrate when they start
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             config.attributes["connection"] = conn
             command.upgrade(config, revision)
 
