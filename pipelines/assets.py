@@ -4,10 +4,11 @@ Assets are thin: connectors pull, `pipelines.rules` decides, the store writes, a
 reports what it did as metadata (counts, schema, watermarks, a masked preview).
 """
 
+import functools
 import os
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -406,21 +407,7 @@ def ledger_checks(
 )
 def provincial_files(database: Database, output: ProvincialOutput) -> dg.MaterializeResult:
     store = database.store()
-
-    def read(years: Sequence[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
-        listed = ", ".join(str(int(y)) for y in years)
-        credited = store.read_table(
-            "completion",
-            columns=LEDGER_COLUMNS,
-            where=(f"state = 'credited' AND hours_credited > 0 AND credited_year IN ({listed})",),
-        )
-        bank = store.read_table(
-            "hours_bank",
-            columns=("id_number", "year", "name", "employer"),
-            where=(f"year IN ({listed})",),
-        )
-        return credited, bank
-
+    read = functools.partial(store.file_rows, columns=LEDGER_COLUMNS)
     manifest = update_provincial(read, output.path(), store.output_years())
     return dg.MaterializeResult(
         metadata={

@@ -507,6 +507,24 @@ class Store:
             raise ValueError("ledger_rows needs keys, people or reasons")
         return pd.concat(found, ignore_index=True).drop_duplicates("record_key", ignore_index=True)
 
+    def file_rows(
+        self, years: Sequence[int], columns: Collection[str]
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """What the provincial files of `years` show: the credited ledger rows with hours
+        (their `columns`) and the person-years of the bank (`pipelines.provincial.Read`)."""
+        listed = ", ".join(str(int(y)) for y in years) or "NULL"
+        credited = self.read_table(
+            "completion",
+            columns=columns,
+            where=(f"state = 'credited' AND hours_credited > 0 AND credited_year IN ({listed})",),
+        )
+        bank = self.read_table(
+            "hours_bank",
+            columns=("id_number", "year", "name", "employer"),
+            where=(f"year IN ({listed})",),
+        )
+        return credited, bank
+
     def state_counts(self) -> pd.DataFrame:
         """D4 over the whole ledger: records per platform, year and state (the SQL twin of
         `pipelines.rules.bank.reconciliation_counts`, so a partial recompute still counts all)."""
