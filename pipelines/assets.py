@@ -4,7 +4,6 @@ Assets are thin: connectors pull, `pipelines.rules` decides, the store writes, a
 reports what it did as metadata (counts, schema, watermarks, a masked preview).
 """
 
-import functools
 import os
 import warnings
 from collections import Counter
@@ -21,7 +20,7 @@ from connectors.core import Batch, PlatformSpec, PullRequest
 from connectors.specs import load_specs
 from pipelines import checks, validation
 from pipelines.metadata import markdown_table, masked_preview, table_schema
-from pipelines.provincial import LEDGER_COLUMNS, update_provincial
+from pipelines.provincial import update_provincial
 from pipelines.refresh import (
     RefreshPlan,
     plan_refresh,
@@ -407,8 +406,7 @@ def ledger_checks(
 )
 def provincial_files(database: Database, output: ProvincialOutput) -> dg.MaterializeResult:
     store = database.store()
-    read = functools.partial(store.file_rows, columns=LEDGER_COLUMNS)
-    manifest = update_provincial(read, output.path(), store.output_years())
+    manifest = update_provincial(store, output.path(), store.output_years())
     return dg.MaterializeResult(
         metadata={
             "output_dir": dg.MetadataValue.path(str(output.path() / "provincial")),

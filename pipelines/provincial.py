@@ -48,13 +48,13 @@ import uuid
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -384,8 +384,8 @@ def write_provincial(
         _write_year(
             root / str(y),
             y,
-            _in_year(hours, y),
-            _in_year(learners, y),
+            file_stems(_in_year(hours, y)["_file"]),
+            [(_in_year(hours, y), _in_year(learners, y))],
             None if sources is None else sources[y],
         )
         for y in years
@@ -398,19 +398,31 @@ def write_provincial(
     )
 
 
-Read = Callable[[Sequence[int]], tuple[pd.DataFrame, pd.DataFrame]]
-"""Reads the credited ledger rows and the hours-bank rows of the given years."""
+class LedgerFiles(Protocol):
+    """What the files read of the ledger, a year and a few files at a time, so that memory
+    holds one batch of employers' rows, never a year (`pipelines.store.Store` is one)."""
+
+    def file_sizes(self, year: int, unknown: str) -> Mapping[str, int]:
+        """Hours rows per file of the year: employer, or `unknown` for none."""
+        ...
+
+    def file_rows(
+        self, year: int, files: Collection[str], unknown: str, columns: Collection[str]
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The credited ledger rows (their `columns`) and the bank rows of those files."""
+        ...
 
 
 def update_provincial(
-    read: Read,
+    ledger: LedgerFiles,
     out_dir: str | os.PathLike[str],
     writes: Mapping[int, int],
     platforms: Mapping[str, PlatformSpec] = PLATFORMS,
 ) -> Manifest:
     """Bring the files up to date with a ledger whose years last changed in `writes` (the
     store's `output_years`): rewrite the years whose manifest names another write or another
-    writer, or whose files are missing or resized, and leave the others unread.
+    writer, or whose files are missing or resized, and leave the others unread. A year is read
+    in batches of about `BATCH_ROWS` rows, whole employers each.
 
     A night that changes one year's records reads and compares that year only.
     """
@@ -422,18 +434,49 @@ def update_provincial(
         for year, source in sources.items()
         if (files := _current(root / str(year), year, source)) is not None
     }
-    stale = {year: source for year, source in sources.items() if year not in current}
-    written = (
-        write_provincial(*read(sorted(stale)), out_dir, platforms, sources=stale)
-        if stale
-        else Manifest(Path(out_dir), (), {})
-    )
+    done = {
+        year: _write_year(
+            root / str(year),
+            year,
+            file_stems(sizes := ledger.file_sizes(year, UNKNOWN_EMPLOYER)),
+            _batches(ledger, year, sizes, platforms),
+            source,
+        )
+        for year, source in sorted(sources.items())
+        if year not in current
+    }
     return Manifest(
         Path(out_dir),
-        tuple(f for files in current.values() for f in files) + written.files,
-        {year: root / str(year) / "manifest.json" for year in current} | written.manifests,
-        written.compared,
+        tuple(f for files in current.values() for f in files)
+        + tuple(f for files, _ in done.values() for f in files),
+        {year: root / str(year) / "manifest.json" for year in current}
+        | {year: manifest for year, (_, manifest) in done.items()},
+        tuple(done),
     )
+
+
+def _batches(
+    ledger: LedgerFiles, year: int, sizes: Mapping[str, int], platforms: Mapping[str, PlatformSpec]
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """The year's hours and learner rows, whole files at a time, about `BATCH_ROWS` each."""
+    batch: list[str] = []
+    rows = 0
+    for file in sorted(sizes):
+        if batch and rows + sizes[file] > BATCH_ROWS:
+            yield _rows_of(ledger, year, batch, platforms)
+            batch, rows = [], 0
+        batch.append(file)
+        rows += sizes[file]
+    if batch:
+        yield _rows_of(ledger, year, batch, platforms)
+
+
+def _rows_of(
+    ledger: LedgerFiles, year: int, files: list[str], platforms: Mapping[str, PlatformSpec]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    credited, bank = ledger.file_rows(year, files, UNKNOWN_EMPLOYER, LEDGER_COLUMNS)
+    hours = hours_rows(credited, bank, platforms)
+    return hours, learner_rows(hours)
 
 
 def writer_version(platforms: Mapping[str, PlatformSpec] = PLATFORMS) -> str:
@@ -479,47 +522,61 @@ def _in_year(frame: pd.DataFrame, year: int) -> pd.DataFrame:
 
 
 def _write_year(
-    folder: Path, year: int, hours: pd.DataFrame, learners: pd.DataFrame, source: str | None
+    folder: Path,
+    year: int,
+    stems: Mapping[str, str],
+    batches: Iterable[tuple[pd.DataFrame, pd.DataFrame]],
+    source: str | None,
 ) -> tuple[list[ProvincialFile], Path]:
-    """Write one year's changed workbooks, its manifest, and remove its stale files."""
-    kinds = (
-        _Sheets.of(HOURS, HOURS_HEADER, hours),
-        _Sheets.of(LEARNERS, LEARNERS_HEADER, learners),
-    )
-    planned = _plan(folder, kinds)
-    written = _write_files(folder, [p for p in planned if p.entry is None])
-    year_files = [
-        ProvincialFile(
-            year,
-            p.sheets.kind,
-            p.sheets.employers[p.index],
-            p.path,
-            p.rows,
-            str(p.entry["sha256"]) if p.entry else written[p.path][0],
+    """Write one year's changed workbooks batch by batch (hours and learner rows of whole
+    files), then its manifest, and remove its stale files."""
+    old = _manifest_entries(_manifest(folder))
+    on_disk = {kind: _sizes(folder / kind) for kind in (HOURS, LEARNERS)}
+    year_files: list[ProvincialFile] = []
+    sizes: dict[Path, int] = {}
+    digests: dict[Path, str] = {}
+    for hours, learners in batches:
+        kinds = (
+            _Sheets.of(HOURS, HOURS_HEADER, hours),
+            _Sheets.of(LEARNERS, LEARNERS_HEADER, learners),
         )
-        for p in planned
-    ]
-    sizes = {p.path: int(p.entry["bytes"]) if p.entry else written[p.path][1] for p in planned}
-    digests = {p.path: p.sheets.digests[p.index] for p in planned}
+        planned = _plan(folder, kinds, stems, old, on_disk)
+        written = _write_files(folder, [p for p in planned if p.entry is None])
+        for p in planned:
+            year_files.append(
+                ProvincialFile(
+                    year,
+                    p.sheets.kind,
+                    p.sheets.employers[p.index],
+                    p.path,
+                    p.rows,
+                    str(p.entry["sha256"]) if p.entry else written[p.path][0],
+                )
+            )
+            sizes[p.path] = int(p.entry["bytes"]) if p.entry else written[p.path][1]
+            digests[p.path] = p.sheets.digests[p.index]
     manifest = _write_manifest(folder, year, year_files, digests, sizes, source)
     _remove_stale(folder, {f.path for f in year_files})
     return year_files, manifest
 
 
-def _plan(folder: Path, kinds: Sequence[_Sheets]) -> list[_Planned]:
-    """The year's files, each with its old manifest entry when digest and size still match."""
-    old = _manifest_entries(_manifest(folder))
-    stems = file_stems(kinds[0].employers)
+def _plan(
+    folder: Path,
+    kinds: Sequence[_Sheets],
+    stems: Mapping[str, str],
+    old: Mapping[str, Mapping[str, Any]],
+    on_disk: Mapping[str, Mapping[str, int]],
+) -> list[_Planned]:
+    """The batch's files, each with its old manifest entry when digest and size still match."""
     planned = []
     for sheets in kinds:
-        on_disk = _sizes(folder / sheets.kind)
         for index in range(len(sheets.employers)):
             path = folder / sheets.kind / f"{stems[sheets.employers[index]]}.xlsx"
             entry = old.get(path.relative_to(folder).as_posix())
             keep = (
                 entry is not None
                 and entry.get("digest") == sheets.digests[index]
-                and on_disk.get(path.name) == entry.get("bytes")
+                and on_disk[sheets.kind].get(path.name) == entry.get("bytes")
             )
             planned.append(_Planned(sheets, index, path, entry if keep else None))
     return planned

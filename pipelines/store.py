@@ -507,21 +507,42 @@ class Store:
             raise ValueError("ledger_rows needs keys, people or reasons")
         return pd.concat(found, ignore_index=True).drop_duplicates("record_key", ignore_index=True)
 
+    def file_sizes(self, year: int, unknown: str) -> dict[str, int]:
+        """Hours rows per provincial file of `year`: credited ledger rows with hours, by their
+        person-year's employer (`unknown` for none, or for a row with no bank row, which the
+        files refuse)."""
+        sql = (
+            f"SELECT COALESCE(b.employer, {_literal(unknown)}) AS file, COUNT(*) "
+            "FROM completion AS c LEFT JOIN hours_bank AS b "
+            "ON b.id_number = c.id_number AND b.year = c.credited_year "
+            f"WHERE {_file_rows(year)} GROUP BY 1"
+        )
+        with self.engine.connect() as conn:
+            return {str(f): int(n) for f, n in conn.exec_driver_sql(sql).all()}
+
     def file_rows(
-        self, years: Sequence[int], columns: Collection[str]
+        self, year: int, files: Collection[str], unknown: str, columns: Collection[str]
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """What the provincial files of `years` show: the credited ledger rows with hours
-        (their `columns`) and the person-years of the bank (`pipelines.provincial.Read`)."""
-        listed = ", ".join(str(int(y)) for y in years) or "NULL"
-        credited = self.read_table(
+        """The credited ledger rows with hours (their `columns`) and the bank rows of the
+        person-years whose employer (or `unknown`) is one of `files`."""
+        employer = f"COALESCE(employer, {_literal(unknown)}) IN (SELECT value FROM files_stage)"
+        theirs = f"SELECT id_number FROM hours_bank WHERE year = {int(year)} AND {employer}"
+        people = f"id_number IN ({theirs})"
+        if unknown in files:  # rows without a bank row land in `unknown`'s file, which refuses them
+            people += (
+                f" OR id_number NOT IN (SELECT id_number FROM hours_bank WHERE year = {int(year)})"
+            )
+        credited = self._read(
             "completion",
             columns=columns,
-            where=(f"state = 'credited' AND hours_credited > 0 AND credited_year IN ({listed})",),
+            where=(_file_rows(year), people),
+            staged={"files_stage": files},
         )
-        bank = self.read_table(
+        bank = self._read(
             "hours_bank",
             columns=("id_number", "year", "name", "employer"),
-            where=(f"year IN ({listed})",),
+            where=(f"year = {int(year)}", employer),
+            staged={"files_stage": files},
         )
         return credited, bank
 
@@ -829,15 +850,19 @@ class Store:
         columns: Collection[str] | None = None,
         where: Sequence[str] = (),
         keys: Mapping[str, Collection[str]] | None = None,
+        staged: Mapping[str, Collection[str]] | None = None,
     ) -> pd.DataFrame:
         """Rows of `name` (its `columns`, in schema order) matching every SQL condition of
         `where`, and, for each column of `keys`, one of its values (staged in a temporary table,
-        so a million keys cost one join, not a million parameters); ordered by primary key."""
+        so a million keys cost one join, not a million parameters); ordered by primary key.
+        `staged` names further temporary tables (one column, `value`) that `where` may use."""
         dtypes = {
             c: t for c, t in FRAME_DTYPES[name].items() if columns is None or c in set(columns)
         }
         conditions = list(where)
         with self.engine.connect() as conn, conn.begin():
+            for stage, values in (staged or {}).items():
+                self._stage_keys(conn, stage, "value", pd.Series(list(values), dtype="str"))
             for column, values in (keys or {}).items():
                 stage = f"{column}_read_stage"
                 self._stage_keys(conn, stage, column, pd.Series(list(values), dtype="str"))
@@ -859,14 +884,18 @@ class Store:
                     frames.append(_frame_from_columns(columns, dtypes))
             finally:
                 raw.text_factory = factory
-            for column in keys or {}:
-                conn.exec_driver_sql(f"DROP TABLE {column}_read_stage")
+            for stage in [*(f"{c}_read_stage" for c in keys or {}), *(staged or {})]:
+                conn.exec_driver_sql(f"DROP TABLE {stage}")
         return pd.concat(frames[1:], ignore_index=True) if len(frames) > 2 else frames[-1]
 
 
 def _literal(value: str) -> str:
     """A quoted SQL string literal (for the few constants the store puts into conditions)."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def _file_rows(year: int) -> str:
+    return f"credited_year = {int(year)} AND state = 'credited' AND hours_credited > 0"
 
 
 def _in_shard(shard: Shard) -> str:

@@ -179,7 +179,12 @@ raw_record = _table(
 """`batch_seq`: the store batch that last changed the row, so the ledger folds in only changes;
 `seen_batch`: the last batch that saw it (its `last_seen_at` reaches the ledger from there)."""
 watermark = _table("watermark")
-completion = _table("completion", Index(None, "id_number"), Index(None, "person_bucket"))
+completion = _table(
+    "completion",
+    Index(None, "id_number"),
+    Index(None, "person_bucket"),
+    Index(None, "credited_year"),
+)
 hours_bank = _table("hours_bank", Index(None, "person_bucket"))
 reconciliation = _table("reconciliation")
 name_conflict = _table("name_conflict", Index(None, "person_bucket"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import pytest
 from pipelines.provincial import (
     HOURS_HEADER,
     LEARNERS_HEADER,
+    LEDGER_COLUMNS,
     MAX_NAME_BYTES,
     Manifest,
     file_stems,
@@ -449,49 +450,60 @@ def test_hours_rows_are_numbered_per_file(tmp_path: Path) -> None:
 
 
 class Ledger:
-    """A ledger the provincial files read through `update_provincial`, counting its reads."""
+    """A ledger the provincial files read through `update_provincial`, counting the years it
+    was read for."""
 
     def __init__(self) -> None:
         rows, self.hours_bank = two_employers_two_years()
         self.completion = ledger(*rows)
-        self.reads: list[list[int]] = []
+        self.reads: list[int] = []
 
-    def read(self, years: Sequence[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
-        self.reads.append(list(years))
-        return (
-            self.completion[self.completion["credited_year"].isin(years)],
-            self.hours_bank[self.hours_bank["year"].isin(years)],
-        )
+    def file_sizes(self, year: int, unknown: str) -> dict[str, int]:
+        self.reads.append(year)
+        credited, bank = self.file_rows(year, None, unknown, LEDGER_COLUMNS)
+        return bank["employer"].fillna(unknown).value_counts().to_dict() if len(credited) else {}
+
+    def file_rows(
+        self, year: int, files: Collection[str] | None, unknown: str, columns: Collection[str]
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        bank = self.hours_bank[self.hours_bank["year"] == year]
+        if files is not None:
+            bank = bank[bank["employer"].fillna(unknown).isin(list(files))]
+        credited = self.completion[
+            (self.completion["credited_year"] == year)
+            & self.completion["id_number"].isin(bank["id_number"])
+        ]
+        return credited[list(columns)], bank
 
 
 def test_update_reads_only_the_years_whose_write_number_moved(tmp_path: Path) -> None:
     source = Ledger()
-    update_provincial(source.read, tmp_path, {2021: 1, 2022: 1})
+    update_provincial(source, tmp_path, {2021: 1, 2022: 1})
 
-    update_provincial(source.read, tmp_path, {2021: 1, 2022: 2})
+    update_provincial(source, tmp_path, {2021: 1, 2022: 2})
 
-    assert source.reads == [[2021, 2022], [2022]]
+    assert source.reads == [2021, 2022, 2022]
 
 
 def test_update_with_no_year_moved_reads_nothing_and_lists_every_file(tmp_path: Path) -> None:
     source = Ledger()
-    first = update_provincial(source.read, tmp_path, {2021: 1, 2022: 1})
+    first = update_provincial(source, tmp_path, {2021: 1, 2022: 1})
 
-    again = update_provincial(source.read, tmp_path, {2021: 1, 2022: 1})
+    again = update_provincial(source, tmp_path, {2021: 1, 2022: 1})
 
-    assert source.reads == [[2021, 2022]]
+    assert source.reads == [2021, 2022]
     assert set(again.files) == set(first.files)
     assert again.compared == ()
 
 
 def test_update_reads_a_year_again_when_one_of_its_files_was_deleted(tmp_path: Path) -> None:
     source = Ledger()
-    first = update_provincial(source.read, tmp_path, {2021: 1, 2022: 1})
+    first = update_provincial(source, tmp_path, {2021: 1, 2022: 1})
     file_of(first, 2022, "learners", FIRM).unlink()
 
-    update_provincial(source.read, tmp_path, {2021: 1, 2022: 1})
+    update_provincial(source, tmp_path, {2021: 1, 2022: 1})
 
-    assert source.reads == [[2021, 2022], [2022]]
+    assert source.reads == [2021, 2022, 2022]
     assert file_of(first, 2022, "learners", FIRM).exists()
 
 
@@ -499,9 +511,9 @@ def test_update_reads_every_year_again_after_the_writer_changed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = Ledger()
-    update_provincial(source.read, tmp_path, {2021: 1, 2022: 1})
+    update_provincial(source, tmp_path, {2021: 1, 2022: 1})
     monkeypatch.setattr("pipelines.provincial.FORMAT_VERSION", "test")
 
-    update_provincial(source.read, tmp_path, {2021: 1, 2022: 1})
+    update_provincial(source, tmp_path, {2021: 1, 2022: 1})
 
-    assert source.reads == [[2021, 2022], [2021, 2022]]
+    assert source.reads == [2021, 2022, 2021, 2022]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.provincial import LEDGER_COLUMNS, update_provincial
+from pipelines.provincial import update_provincial
 from pipelines.refresh import refresh_outputs
 from pipelines.shards import BUCKETS, id_buckets, person_buckets, shards
 from pipelines.store import Store
@@ -42,11 +41,9 @@ def store(database_url: str, dataset: Dataset) -> Iterator[Store]:
 
 def outputs_and_files(store: Store, count: int, out: Path) -> dict[str, object]:
     refresh_outputs(store, full=True, shard_count=count)
-    read = functools.partial(store.file_rows, columns=LEDGER_COLUMNS)
-    update_provincial(read, out, store.output_years())
+    update_provincial(store, out, store.output_years())
     files = {
-        path.relative_to(out).as_posix(): path.read_bytes()
-        for path in sorted(out.rglob("*.xlsx"))
+        path.relative_to(out).as_posix(): path.read_bytes() for path in sorted(out.rglob("*.xlsx"))
     }
     tables = {name: store.read_table(name) for name in OUTPUTS}
     return {**tables, "d4": store.state_counts(), "files": files}
@@ -85,9 +82,7 @@ def test_no_read_of_a_sharded_refresh_holds_more_than_one_shard(
 ) -> None:
     raw = store.raw_records(payload=False)
     count = 16
-    largest = max(
-        int(raw["person_bucket"].between(s.first, s.last).sum()) for s in shards(count)
-    )
+    largest = max(int(raw["person_bucket"].between(s.first, s.last).sum()) for s in shards(count))
     reads: list[int] = []
     read = Store._read
 
@@ -126,3 +121,29 @@ def test_shards_cover_every_bucket_once() -> None:
     covered = [b for s in shards(7) for b in range(s.first, s.last + 1)]
 
     assert covered == list(range(BUCKETS))
+
+
+def test_the_files_read_a_year_a_few_employers_at_a_time_and_write_the_same_bytes(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = outputs_and_files(store, 4, tmp_path / "whole")["files"]
+    batches: list[int] = []
+    read = Store.file_rows
+
+    def counted(self: Store, *args: object, **kwargs: object) -> tuple[pd.DataFrame, ...]:
+        credited, bank = read(self, *args, **kwargs)
+        batches.append(len(credited))
+        return credited, bank
+
+    monkeypatch.setattr("pipelines.provincial.BATCH_ROWS", 40)
+    monkeypatch.setattr(Store, "file_rows", counted)
+    batched = outputs_and_files(store, 4, tmp_path / "batched")["files"]
+
+    largest = max(
+        store.file_sizes(y, "?").get(f, 0)
+        for y in range(2017, 2023)
+        for f in store.file_sizes(y, "?")
+    )
+    assert batched == whole
+    assert len(batches) > 6
+    assert max(batches) <= max(40, largest)

@@ -3,7 +3,8 @@
 `person_bucket` (0–4095, `pipelines.shards`) places each record with its person, so that a
 shard of people is one indexed range query. Records already stored get their bucket here, from
 their raw ID number or record key; the outputs get theirs from the next refresh, which this
-revision makes a full one (it forgets the `ledger` state).
+revision makes a full one (it forgets the `ledger` state). The provincial files read the ledger
+a year and a few employers at a time, by `credited_year`.
 
 Revision ID: 0003
 Revises: 0002
@@ -36,6 +37,7 @@ def upgrade() -> None:
                 sa.Column("person_bucket", sa.Integer(), nullable=False, server_default="0")
             )
         op.create_index(f"ix_{table}_person_bucket", table, ["person_bucket"])
+    op.create_index("ix_completion_credited_year", "completion", ["credited_year"])
     op.create_table(
         "shard_result",
         sa.Column("run_id", sa.Text(), nullable=False),
@@ -60,6 +62,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("shard_result")
+    op.drop_index("ix_completion_credited_year", "completion")
     for table in _TABLES:
         op.drop_index(f"ix_{table}_person_bucket", table)
         with op.batch_alter_table(table) as batch:
