@@ -153,8 +153,10 @@ def step_intervals(instance: dg.DagsterInstance, run_id: str) -> dict[str, Inter
 def step_stage(step_key: str, raw_steps: frozenset[str]) -> str:
     if step_key in raw_steps:
         return "pull"
-    if step_key in {"ledger", "provincial_files"}:
-        return "ledger" if step_key == "ledger" else "files"
+    if step_key.startswith("ledger."):  # the ledger graph: plan, shard parts, finish
+        return "ledger"
+    if step_key == "provincial_files":
+        return "files"
     return "checks"
 
 

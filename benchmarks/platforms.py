@@ -1,5 +1,6 @@
 """The simulated platforms for the benchmark: a child process serving the generator's data, and
-the overnight changes (1% of the records) that the incremental night has to pick up.
+two nights of changes: a realistic one (three days' worth of new records, 0.05% corrections, a
+few withdrawals) and the 1% stress model, which the incremental nights have to pick up.
 
 The sandbox runs in its own process rather than a thread of the benchmark: on two cores a
 server thread would fight the pipeline for the GIL, and the pipeline's peak RSS would include
@@ -73,30 +74,95 @@ def overnight_changes(
 
 
 def _new_keys(records: pd.DataFrame, picked: pd.DataFrame, family: str) -> pd.Series:
-    """Source keys for new records: natural keys of what is shown, or spa's next ids."""
+    """Source keys for new records: natural keys of what is shown, the platform's next
+    numeric ids, or new ids of the platform's own shape (treewises' `c_…`)."""
+    if picked.empty:
+        return pd.Series([], index=picked.index, dtype="str")
     if family in NATURAL_KEYS:
         dates = picked["completed_at"].dt.strftime("%Y-%m-%d")
         return natural_key([picked["raw_id"], picked["course_title"], dates])
     platform = picked["platform"].iloc[0]
-    top = pd.to_numeric(records.loc[records["platform"] == platform, "source_key"]).max()
-    ids = np.arange(int(top) + 1, int(top) + 1 + len(picked))
-    return pd.Series(ids.astype(str), index=picked.index, dtype="str")
+    known = records.loc[records["platform"] == platform, "source_key"]
+    numeric = pd.to_numeric(known, errors="coerce")
+    if numeric.notna().all():
+        ids = np.arange(int(numeric.max()) + 1, int(numeric.max()) + 1 + len(picked))
+        return pd.Series(ids.astype(str), index=picked.index, dtype="str")
+    return pd.Series([f"c_n{i:011d}" for i in range(len(picked))], picked.index, dtype="str")
+
+
+HISTORY_DAYS = 6 * 365
+"""The generator's data span 2017–2022."""
+NEW_DAYS = 3
+CORRECTED = 0.0005
+WITHDRAWN = 5
+
+
+def realistic_changes(dataset: Dataset, seed: int, year: int = NIGHT_YEAR) -> pd.DataFrame:
+    """A night as the platforms would have it: three days' worth of the history's daily rate
+    of new records, completed in the year's last days (by people and courses already known),
+    0.05% of the updating platforms' records corrected, and a few withdrawals (a treewises
+    revocation, a record gone from the huaxue snapshot)."""
+    rng = np.random.default_rng(seed + 1)
+    records = dataset.records
+    latest = records.drop_duplicates("record_key", keep="last")
+    latest = latest[~latest["withdrawn"] & latest["completed_at"].notna()]
+    year_end = pd.Timestamp(year + 1, 1, 1, tz=TZ)
+    new_count = round(len(latest) / HISTORY_DAYS * NEW_DAYS)
+    parts = []
+    for platform, rows in latest.groupby("platform", sort=True):
+        family = FAMILY[str(platform)]
+        share = round(new_count * len(rows) / len(latest))
+        new = rows.iloc[np.sort(rng.choice(len(rows), min(share, len(rows)), replace=False))]
+        new = new.copy()
+        seconds = rng.integers(1, NEW_DAYS * 86_400 - 60, len(new))
+        new["completed_at"] = year_end - pd.to_timedelta(seconds, unit="s")
+        new["source_key"] = _new_keys(records, new, family)
+        new["certificate_no"] = pd.NA
+        new["makeup"] = False
+        new["makeup_year"] = pd.NA
+        changed = [new]
+        if family in UPDATING:
+            count = max(1, round(CORRECTED * len(rows)))
+            fixed = rows.iloc[np.sort(rng.choice(len(rows), count, replace=False))].copy()
+            fixed["passed"] = True
+            fixed["score"] = fixed["score"].clip(lower=60.0)
+            changed.append(fixed)
+        if family in {"treewises", "huaxue"}:
+            gone = rows[rows["pull_year"] == year]
+            gone = gone.iloc[rng.choice(len(gone), min(WITHDRAWN, len(gone)), replace=False)]
+            changed.append(gone.assign(withdrawn=True))
+        picked = pd.concat(changed)
+        if family in UPDATING:
+            last = records.loc[records["platform"] == platform, "updated_at"].max()
+            picked["updated_at"] = last.floor("s") + pd.to_timedelta(
+                np.sort(rng.integers(1, 3_600, len(picked))), unit="s"
+            )
+        picked["pull_year"] = picked["pull_year"].where(picked["withdrawn"], year)
+        picked["epoch"] = 1
+        picked["hidden_until_paged"] = False
+        picked["record_key"] = picked["platform"] + ":" + picked["source_key"]
+        parts.append(picked.drop_duplicates("record_key", keep="last"))
+    return pd.concat(parts, ignore_index=True).astype(records.dtypes.to_dict())
 
 
 class NightSource:
-    """The dataset as served, plus the overnight changes from epoch 1 on."""
+    """The dataset as served, plus the realistic night's changes from epoch 1 on and the
+    stress night's from epoch 2 on."""
 
-    def __init__(self, dataset: Dataset, changes: pd.DataFrame) -> None:
+    def __init__(self, dataset: Dataset, nights: list[pd.DataFrame]) -> None:
         self.dataset = dataset
-        self.changes = changes
+        self.nights = nights
 
     def served(self, platform: str, epoch: int) -> pd.DataFrame:
-        base = self.dataset.served(platform, epoch)
-        if epoch < 1:
+        base = self.dataset.served(platform, max(epoch - 1, 0))
+        extra = [n[n["platform"] == platform] for n in self.nights[:epoch]]
+        if not extra:
             return base
-        extra = self.changes[self.changes["platform"] == platform]
-        combined = pd.concat([base, extra[base.columns]], ignore_index=True)
-        return combined.drop_duplicates("record_key", keep="last", ignore_index=True)
+        combined = pd.concat([base, *(e[base.columns] for e in extra)], ignore_index=True)
+        latest = combined.drop_duplicates("record_key", keep="last", ignore_index=True)
+        if FAMILY[platform] == "huaxue":  # a withdrawn row is gone from the snapshot
+            latest = latest[~latest["withdrawn"]].reset_index(drop=True)
+        return latest
 
 
 @dataclass(frozen=True)
@@ -107,6 +173,7 @@ class World:
     versions: int
     records: int
     changes: int
+    realistic_changes: int
     generate_seconds: float
 
 
@@ -117,16 +184,17 @@ def _serve(conn: Connection, records: int, seed: int, fraction: float) -> None:
 
     started = time.perf_counter()
     dataset = generate(records=records, seed=seed)
-    changes = overnight_changes(dataset, fraction, seed)
+    nights = [realistic_changes(dataset, seed), overnight_changes(dataset, fraction, seed)]
     seconds = time.perf_counter() - started
     options = Options(rate_limit=0)  # the contract's 5 req/s would dominate every figure
-    with Sandbox(NightSource(dataset, changes), port=0, seed=seed, options=options) as sandbox:
+    with Sandbox(NightSource(dataset, nights), port=0, seed=seed, options=options) as sandbox:
         conn.send(
             World(
                 env=sandbox.env(),
                 versions=len(dataset.records),
                 records=int(dataset.records["record_key"].nunique()),
-                changes=len(changes),
+                changes=len(nights[1]),
+                realistic_changes=len(nights[0]),
                 generate_seconds=seconds,
             )
         )

@@ -24,6 +24,9 @@ RATIOS = {
     "pipeline_over_peer",
     "raw_ingest_over_peer",
     "incremental_over_full",
+    "night_over_full",
+    "seconds_per_million",
+    "shard_speedup",
 }
 
 
@@ -43,7 +46,7 @@ def report(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) ->
 @pytest.mark.postgres
 def test_full_and_incremental_runs_report_every_stage(report: dict[str, Any]) -> None:
     runs = report["engines"]["sqlite"]
-    for kind in ("full", "incremental"):
+    for kind in ("full", "night", "incremental"):
         stages = runs[kind]["stages"]
         assert tuple(stages) == STAGES
         assert all(s["seconds"] >= 0 and s["peak_mb"] > 0 for s in stages.values())
