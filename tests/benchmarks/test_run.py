@@ -37,7 +37,7 @@ def report(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) ->
     command += ["--engines", "sqlite", "--first-year", "2022", "--out-dir", str(out / "results")]
     command += ["--work-dir", str(out / "work"), "--postgres-admin-url", postgres_admin_url]
     command += ["--database", f"xueshi_bench_{uuid.uuid4().hex[:12]}"]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     (written,) = (out / "results").glob("*-2000.json")
     return json.loads(written.read_text())
