@@ -1,8 +1,10 @@
-"""`xueshi`: sync, backfill, pull, sandbox and demo (PROVINCIAL.md, "How it is run")."""
+"""`xueshi`: sync, backfill, pull, sandbox, demo (PROVINCIAL.md, "How it is run"), and the
+answers: explain a person, report a year."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -77,6 +79,13 @@ def parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--seed", type=int, default=0)
     sandbox.add_argument("--faults", default="none", help='"none", "all" or "ta_yx:5xx,429;…"')
 
+    explain = commands.add_parser(
+        "explain", help="one person's hours, records and title eligibility, from the ledger"
+    )
+    explain.add_argument("id_number", help="any form C1 accepts (15 digits, lower-case x)")
+    explain.add_argument("--year", type=_year, default=None, help="default: every year")
+    explain.add_argument("--json", action="store_true", help="JSON for machines")
+
     demo = commands.add_parser("demo", help="the main job on the embedded default")
     demo.add_argument("--records", type=int, default=DEMO_RECORDS)
     demo.add_argument("--seed", type=int, default=0)
@@ -94,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pull": _pull,
         "sandbox": _sandbox,
         "demo": _demo,
+        "explain": _explain,
     }
     try:
         return handlers[args.command](args)
@@ -159,6 +169,27 @@ def _sandbox(args: argparse.Namespace) -> int:
     from sandbox.server import serve
 
     serve(records=args.records, seed=args.seed, port=args.port, faults=args.faults)
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from pipelines.answers import UnknownPerson, person_answer, render_text
+    from pipelines.assets import employer_types
+    from pipelines.resources import Database
+    from pipelines.store import Store
+
+    store = Store.from_url(Database().resolved_url())
+    try:
+        store.migrate()
+        answer = person_answer(
+            store, args.id_number, year=args.year, employer_types=employer_types()
+        ).as_dict()
+    except UnknownPerson as exc:
+        print(f"explain: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.dispose()
+    print(json.dumps(answer, ensure_ascii=False, indent=2) if args.json else render_text(answer))
     return 0
 
 

@@ -8,6 +8,18 @@ from types import MappingProxyType
 
 PUBLIC = "public"
 PROFESSIONAL = "professional"
+ENTERPRISE = "enterprise"
+INSTITUTION = "institution"
+
+# R3 (yantai 六(一)): the years whose public / professional hours a 2022 title applicant needs met.
+TITLE_YEARS: Mapping[str, Mapping[str, tuple[int, ...]]] = MappingProxyType(
+    {
+        INSTITUTION: MappingProxyType(
+            {PUBLIC: (2017, 2018, 2019, 2020, 2021), PROFESSIONAL: (2019, 2020, 2021)}
+        ),
+        ENTERPRISE: MappingProxyType({PUBLIC: (2019, 2020, 2021), PROFESSIONAL: (2020, 2021)}),
+    }
+)
 
 DEFAULT_LABELS: Mapping[str, str] = MappingProxyType(
     {
@@ -42,6 +54,10 @@ class RulesConfig:
     annual_required: float = 90.0  # R1
     enterprise_exempt_years: tuple[int, ...] = (2022,)  # R2
     enterprise_exempt_city: str = "taian"  # R2
+    title_city: str = "yantai"  # R3
+    title_years: Mapping[str, Mapping[str, tuple[int, ...]]] = field(
+        default_factory=lambda: TITLE_YEARS
+    )  # R3: employer type → subject → years
     daily_cap: float = 8.0  # R7
     selfstudy_cap: float = 40.0  # R8 (unit registration forms, a later source)
     conversion_hours: float = 10.0  # R9
