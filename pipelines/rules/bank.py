@@ -13,7 +13,6 @@ from pipelines.rules.credit import QUARANTINED, STATES, completion_rank
 from schemas.ledger import HOURS_BANK_DTYPES
 from schemas.raw import conform
 
-
 ENTERPRISE_SUFFIX = "公司"  # R2: a legal form only enterprises take (decisions.md)
 _YEARS = 10_000  # person-year and platform-year codes: code * _YEARS + year
 STATE_COLUMNS: tuple[str, ...] = STATES  # D4 columns, in the ledger's state order
