@@ -86,6 +86,11 @@ def parser() -> argparse.ArgumentParser:
     explain.add_argument("--year", type=_year, default=None, help="default: every year")
     explain.add_argument("--json", action="store_true", help="JSON for machines")
 
+    report = commands.add_parser(
+        "report", help="the compliance report of a year: HTML page and CSV figures"
+    )
+    report.add_argument("--year", type=_year, required=True)
+
     demo = commands.add_parser("demo", help="the main job on the embedded default")
     demo.add_argument("--records", type=int, default=DEMO_RECORDS)
     demo.add_argument("--seed", type=int, default=0)
@@ -104,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sandbox": _sandbox,
         "demo": _demo,
         "explain": _explain,
+        "report": _report,
     }
     try:
         return handlers[args.command](args)
@@ -190,6 +196,29 @@ def _explain(args: argparse.Namespace) -> int:
     finally:
         store.dispose()
     print(json.dumps(answer, ensure_ascii=False, indent=2) if args.json else render_text(answer))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pipelines.report import build_report
+    from pipelines.resources import Database, ProvincialOutput
+    from pipelines.store import Store
+
+    store = Store.from_url(Database().resolved_url())
+    try:
+        store.migrate()
+        found, page = build_report(store, args.year, ProvincialOutput().path())
+    finally:
+        store.dispose()
+    people, compliant = int(found.cities["people"].sum()), int(found.cities["compliant"].sum())
+    if not people:
+        print(f"report: no hours for {args.year} yet (run `xueshi sync --year {args.year}`)")
+    else:
+        print(f"{args.year}: {people} people, {compliant / people:.1%} compliant (R1)")
+        print(
+            found.cities[["city", "people", "compliant", "compliant_share"]].to_string(index=False)
+        )
+    print(f"report: {page}\nfigures: {page.parent}/*.csv")
     return 0
 
 

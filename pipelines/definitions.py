@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dagster as dg
 
+from pipelines.answer_assets import compliance_report, title_eligibility_asset
 from pipelines.assets import ledger, nightly_sync, provincial_files, raw_assets, sync_job
 from pipelines.resources import Database, Platforms, ProvincialOutput
 from pipelines.runs import progress_logger
 
 defs = dg.Definitions(
-    assets=[*raw_assets, ledger, provincial_files],
+    assets=[*raw_assets, ledger, provincial_files, title_eligibility_asset, compliance_report],
     jobs=[sync_job],
     schedules=[nightly_sync],
     loggers={"progress": progress_logger},
