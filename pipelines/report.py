@@ -168,7 +168,7 @@ h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2.2rem;border-bottom:1px sol
 .headline{display:flex;gap:1rem;flex-wrap:wrap}.headline div{background:#f7fafc;
 border:1px solid #e2e8f0;border-radius:.4rem;padding:.6rem 1rem}.headline b{display:block;
 font-size:1.5rem}table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
-th,td{border-bottom:1px solid #e2e8f0;padding:.25rem .5rem;text-align:right}
+th,td{border-bottom:1px solid #e2e8f0;padding:.25rem .5rem;text-align:right;white-space:nowrap}
 th{cursor:pointer;background:#f7fafc;position:sticky;top:0}td.t,th.t{text-align:left}
 svg{max-width:100%;height:auto;font-size:11px}svg text{fill:#2d3748}.note{color:#4a5568;
 font-size:.85rem}.wide{overflow-x:auto}
