@@ -44,10 +44,11 @@ ELIGIBILITY_DTYPES: dict[str, str] = {
 
 def _requirement_grid(config: RulesConfig) -> pd.DataFrame:
     """(checked type, subject, year, hours required) for every year R3 names."""
+    lists = {PUBLIC: config.title_public_years, PROFESSIONAL: config.title_professional_years}
     rows = [
         (kind, subject, year)
-        for kind, subjects in config.title_years.items()
-        for subject, years in subjects.items()
+        for subject, by_type in lists.items()
+        for kind, years in by_type.items()
         for year in years
     ]
     grid = pd.DataFrame(rows, columns=["checked_type", "subject", "year"])
@@ -66,7 +67,7 @@ def title_requirements(
     latest = bank.sort_values(["id_number", "year"]).drop_duplicates("id_number", keep="last")
     people = latest.loc[latest["city"].eq(config.title_city), ["id_number", "name", "employer"]]
     kind = register_types(people["employer"], employer_types)
-    known = kind.isin(list(config.title_years))
+    known = kind.isin(list(config.title_public_years))
     people = people.assign(
         employer_type=kind.where(known, UNKNOWN).astype("str"),
         checked_type=kind.where(known, INSTITUTION).astype("str"),
