@@ -19,6 +19,8 @@ from schemas.platforms import PLATFORM_CODES
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FIRST_YEAR = 2017
 DEMO_RECORDS = 20_000
+RUN_COMMANDS = frozenset({"sync", "backfill", "pull", "demo"})
+"""Commands that run for minutes: they keep a detailed log file under the data folder."""
 
 
 def _current_year() -> int:
@@ -57,6 +59,11 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="HTTP attempts per request before a platform counts as failed (default 8)",
+    )
+    talk = cli.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", action="store_true", help="only the result and errors")
+    talk.add_argument(
+        "-v", "--verbose", action="store_true", help="every step message as well as progress"
     )
     commands = cli.add_subparsers(dest="command", required=True)
 
@@ -99,9 +106,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from pipelines.runs import quiet_libraries
+    from pipelines.progress import configure_logging, log_file
+    from pipelines.resources import data_dir
 
-    quiet_libraries()
+    args.mode = "quiet" if args.quiet else "verbose" if args.verbose else "normal"
+    args.log = log_file(data_dir()) if args.command in RUN_COMMANDS else None
+    configure_logging(args.log, args.mode)
     handlers = {
         "sync": _sync,
         "backfill": _backfill,
@@ -119,27 +129,35 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    return _run([args.year or _current_year()], args.platform, args.attempts)
+    return _run([args.year or _current_year()], args)
 
 
 def _backfill(args: argparse.Namespace) -> int:
-    return _run(args.years, args.platform, args.attempts)
+    return _run(args.years, args)
 
 
-def _run(years: list[int], platforms: list[str] | None, attempts: int | None = None) -> int:
+def _run(years: list[int], args: argparse.Namespace) -> int:
+    import dagster as dg
+    from dagster._core.utils import make_new_run_id
+
+    from pipelines.progress import follow
     from pipelines.runs import dagster_home, launch, output_paths
 
     dagster_home()
+    platforms, quiet = args.platform, args.mode == "quiet"
     label = str(years[0]) if len(years) == 1 else f"{years[0]}–{years[-1]}"
-    print(f"xueshi: syncing {label} from {', '.join(platforms or ['all platforms'])}", flush=True)
+    if not quiet:
+        print(f"xueshi: syncing {label} from {', '.join(platforms or ['all platforms'])}")
     started = time.monotonic()
-    resources = {"platforms": {"attempts": attempts}} if attempts else None
-    outcome = launch(years, platforms, resources=resources)
+    resources = {"platforms": {"attempts": args.attempts}} if args.attempts else None
+    instance, run_id = dg.DagsterInstance.get(), make_new_run_id()
+    with follow(instance, run_id, years=years, out=sys.stdout, log_path=args.log, mode=args.mode):
+        outcome = launch(years, platforms, instance=instance, resources=resources, run_id=run_id)
     print(
         f"\nrun {outcome.run_id} {'succeeded' if outcome.success else 'FAILED'}"
         f" in {time.monotonic() - started:.1f} s\n"
     )
-    if not outcome.summary.empty:
+    if not outcome.summary.empty and not quiet:
         print(outcome.summary.to_string())
         print()
     for error in outcome.errors:
@@ -150,9 +168,12 @@ def _run(years: list[int], platforms: list[str] | None, attempts: int | None = N
             "settings, then run the same command again (finished batches are kept).",
             file=sys.stderr,
         )
+        print(f"detailed log: {args.log}", file=sys.stderr)
         return 1
-    for name, path in output_paths().items():
-        print(f"{name:>16}: {path}")
+    if not quiet:
+        for name, path in output_paths().items():
+            print(f"{name:>16}: {path}")
+    print(f"    detailed log: {args.log}")
     return 0
 
 
@@ -231,7 +252,8 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"xueshi demo: generating {args.records} records and starting the sandbox", flush=True)
     with Sandbox(generate(records=args.records, seed=args.seed), port=0) as sandbox:
         os.environ.update(sandbox.env())
-        code = _run(list(range(FIRST_YEAR, _current_year() + 1)), None, args.attempts)
+        args.platform = None
+        code = _run(list(range(FIRST_YEAR, _current_year() + 1)), args)
     if code == 0:
         print(
             f"\nSee the runs and the lineage in Dagster's UI:\n"

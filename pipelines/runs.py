@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,25 +51,13 @@ def run_tags(years: Sequence[int]) -> tuple[str | None, dict[str, str]]:
     }
 
 
-class _ProgressFormatter(logging.Formatter):
-    """One short line per message: the step and the first line of what it said."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        meta = getattr(record, "dagster_meta", {})
-        message = (meta.get("orig_message") or record.getMessage()).strip().splitlines()
-        step = meta.get("step_key") or "run"
-        return f"  {step}: {message[0] if message else ''}"
-
-
-@dg.logger(description="Progress lines for the CLI: one line per message, no stack traces.")
+@dg.logger(description="Silent: the CLI shows progress from the run's events (pipelines.progress).")
 def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
-    logger = logging.getLogger("xueshi.progress")
+    """Replaces Dagster's console logger, so steps print nothing whatever the executor."""
+    logger = logging.getLogger("xueshi.run")
     logger.propagate = False
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(_ProgressFormatter())
-        logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+        logger.addHandler(logging.NullHandler())
     return logger
 
 
@@ -81,10 +68,12 @@ def launch(
     instance: dg.DagsterInstance | None = None,
     tags: dict[str, str] | None = None,
     resources: dict[str, dict[str, object]] | None = None,
+    run_id: str | None = None,
 ) -> RunOutcome:
     """Run the sync job for `years` (and `platforms`, default all) in this process.
 
-    `resources` is run config per resource, e.g. `{"platforms": {"timeout_seconds": 5}}`.
+    `resources` is run config per resource, e.g. `{"platforms": {"timeout_seconds": 5}}`;
+    `run_id` lets a caller follow the run's events while it runs (`pipelines.progress`).
     """
     from pipelines.definitions import defs
 
@@ -100,6 +89,7 @@ def launch(
         partition_key=partition_key,
         tags={**range_tags, **(tags or {}), "xueshi/years": f"{min(years)}-{max(years)}"},
         asset_selection=selection,
+        run_id=run_id,
         raise_on_error=False,
         run_config={
             "loggers": {"progress": {"config": {}}},
@@ -149,11 +139,3 @@ def output_paths() -> dict[str, object]:
         "data docs": data_dir() / "data_docs",
         "dagster home": dagster_home(),
     }
-
-
-def quiet_libraries() -> None:
-    """Progress lines from xueshi; only warnings from the libraries under it."""
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("xueshi").setLevel(logging.INFO)
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
