@@ -199,7 +199,10 @@ class RunProgress:
         if self.bars is not None and step in self.tasks:
             task = self.tasks[step]
             total = self.bars.tasks[task].total or 1
-            self.bars.update(task, completed=total, total=total, detail=self._detail(step, verdict))
+            detail = self._detail(step, verdict) if success else f"{verdict} (see the log)"
+            self.bars.update(task, total=total, detail=detail)
+            if success:
+                self.bars.update(task, completed=total)
             self.bars.stop_task(task)
         elif self.mode != QUIET:
             self._say(line if success else f"{line} ({verdict})")
