@@ -7,37 +7,14 @@ import os
 import pty
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pipelines.cli import main
-from sandbox.generator import Dataset, generate
 from sandbox.server import Sandbox
 
 SYNC = ["sync", "--year", "2022", "--platform", "yt_ytec"]
-
-
-@pytest.fixture(scope="module")
-def dataset() -> Dataset:
-    return generate(records=300, seed=5)
-
-
-@pytest.fixture
-def environment(
-    dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[dict[str, str]]:
-    settings = {
-        "XUESHI_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
-        "XUESHI_DATA_DIR": str(tmp_path / "data"),
-        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-    }
-    with Sandbox(dataset, port=0) as sandbox:
-        settings |= sandbox.env()
-        for name, value in settings.items():
-            monkeypatch.setenv(name, value)
-        yield settings
 
 
 def detailed_log(out: str) -> Path:
@@ -46,7 +23,7 @@ def detailed_log(out: str) -> Path:
 
 
 def test_a_pipe_gets_one_line_per_platform_and_stage_not_per_page(
-    environment: dict[str, str], capsys: pytest.CaptureFixture[str]
+    environment: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(SYNC) == 0
     out = capsys.readouterr().out
@@ -57,7 +34,7 @@ def test_a_pipe_gets_one_line_per_platform_and_stage_not_per_page(
 
 
 def test_the_detailed_log_is_named_at_the_end_and_holds_every_step_message(
-    environment: dict[str, str], capsys: pytest.CaptureFixture[str]
+    environment: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(SYNC) == 0
     out = capsys.readouterr().out
@@ -68,7 +45,7 @@ def test_the_detailed_log_is_named_at_the_end_and_holds_every_step_message(
 
 
 def test_library_noise_goes_to_the_log_not_the_terminal(
-    environment: dict[str, str], capsys: pytest.CaptureFixture[str]
+    environment: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(SYNC) == 0
     captured = capsys.readouterr()
@@ -78,7 +55,7 @@ def test_library_noise_goes_to_the_log_not_the_terminal(
 
 
 def test_quiet_prints_only_the_outcome_and_the_log(
-    environment: dict[str, str], capsys: pytest.CaptureFixture[str]
+    environment: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["--quiet", *SYNC]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
@@ -88,7 +65,7 @@ def test_quiet_prints_only_the_outcome_and_the_log(
 
 
 def test_verbose_adds_every_step_message(
-    environment: dict[str, str], capsys: pytest.CaptureFixture[str]
+    environment: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["--verbose", *SYNC]) == 0
     out = capsys.readouterr().out
@@ -96,10 +73,10 @@ def test_verbose_adds_every_step_message(
     assert "ledger, hours bank, D4: done in " in out
 
 
-def test_a_pseudo_terminal_gets_progress_bars(environment: dict[str, str]) -> None:
+def test_a_pseudo_terminal_gets_progress_bars(environment: Sandbox) -> None:
     command = [str(Path(sys.executable).with_name("xueshi")), *SYNC]
     primary, secondary = pty.openpty()
-    env = os.environ | environment | {"TERM": "xterm-256color", "COLUMNS": "140"}
+    env = os.environ | {"TERM": "xterm-256color", "COLUMNS": "140"}
     process = subprocess.Popen(
         command, stdin=secondary, stdout=secondary, stderr=secondary, env=env
     )
