@@ -112,8 +112,13 @@ _PERSON = ["id_number", "name", "employer", "city"]
 
 
 def _plain(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts (timestamps ISO 8601, missing values null)."""
-    return json.loads(frame.to_json(orient="records", date_format="iso", force_ascii=False))
+    """Rows as JSON-ready dicts: timestamps ISO 8601 in their own zone (Asia/Shanghai, so the
+    day is the learner's day, not UTC's), missing values null."""
+    times = frame.select_dtypes(include=["datetimetz", "datetime"]).columns
+    local = frame.assign(
+        **{c: frame[c].map(lambda t: None if pd.isna(t) else t.isoformat()) for c in times}
+    )
+    return json.loads(local.to_json(orient="records", force_ascii=False))
 
 
 def person_answer(

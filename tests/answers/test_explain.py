@@ -56,6 +56,23 @@ def test_explain_gives_the_scenario_people_exactly_the_truths_per_record_outcome
     assert (mine.loc[credited, "year"] == want.loc[credited, "credited_year"]).all()
 
 
+def test_completion_times_are_shown_in_shanghai_time(store: Store, truth: Truth) -> None:
+    midnight = truth.completion.loc[
+        truth.completion["id_number"].notna()
+        & truth.completion["completed_at"].dt.hour.eq(0)
+        & truth.completion["completed_at"].dt.minute.eq(0)
+    ].iloc[0]
+    answer = person_answer(store, midnight["id_number"]).as_dict()
+    shown = next(
+        r["completed_at"]
+        for y in answer["years"]
+        for r in y["records"]
+        if r["record_key"] == midnight["record_key"]
+    )
+    assert shown == midnight["completed_at"].isoformat()
+    assert shown.endswith("T00:00:00+08:00")
+
+
 def test_every_year_shows_the_hours_bank_row_of_the_truth(store: Store, truth: Truth) -> None:
     bank = truth.hours_bank.set_index(["id_number", "year"])
     for id_number in people(truth)[:10]:
