@@ -35,7 +35,8 @@ def text_bar(share: float, width: int = BAR_WIDTH) -> str:
 def title_eligibility_asset(database: Database) -> dg.MaterializeResult:
     config = RulesConfig()
     store = database.store()
-    bank = store.read_table("hours_bank", where=(f"city = '{config.title_city}'",))
+    columns = ("id_number", "year", "name", "employer", "city", "public_hours")
+    bank = store.read_table("hours_bank", columns=(*columns, "professional_hours"))
     people = title_eligibility(title_requirements(bank, employer_types(), config))
     verdict = people["eligible"].map({True: "eligible", False: "not eligible"}).fillna("unknown")
     counts = pd.crosstab(people["employer_type"], verdict)

@@ -54,8 +54,9 @@ def normalized_id(text: str, config: RulesConfig | None = None) -> str:
     return str(ids.iloc[0])
 
 
-def _literal(id_number: str) -> str:
-    """A C1-normalized ID is 17 digits and a digit or X, so it quotes safely."""
+def _of_person(id_number: str) -> str:
+    """The SQL condition for one person (a C1-normalized ID is 17 digits and a digit or X, so
+    it quotes safely)."""
     return f"id_number = '{id_number}'"
 
 
@@ -133,10 +134,10 @@ def person_answer(
     config = config or RulesConfig()
     id_number = normalized_id(id_text, config)
     rows = store.ledger_rows(RECORD_COLUMNS, people=[id_number])
-    bank = store.read_table("hours_bank", where=(_literal(id_number),))
+    bank = store.read_table("hours_bank", where=(_of_person(id_number),))
     if rows.empty:
         raise UnknownPerson("no record of this ID number in the ledger")
-    conflicts = store.read_table("name_conflict", where=(_literal(id_number),))
+    conflicts = store.read_table("name_conflict", where=(_of_person(id_number),))
     names = conflicts["names"].iloc[0].split("|") if len(conflicts) else []
     requirements = title_requirements(bank, employer_types, config)
     order = ["completed_at", "platform", "record_key"]

@@ -107,14 +107,8 @@ class RunProgress:
         mode: str = NORMAL,
         terminal: bool | None = None,
     ) -> None:
-        self.instance, self.run_id, self.years, self.out, self.log = (
-            instance,
-            run_id,
-            years,
-            out,
-            log,
-        )
-        self.mode = mode
+        self.instance, self.run_id, self.years = instance, run_id, years
+        self.out, self.log, self.mode = out, log, mode
         self.terminal = out.isatty() if terminal is None else terminal
         self.cursor: str | None = None
         self.platforms: dict[str, _Platform] = {}
