@@ -35,12 +35,15 @@ from typing import Any, TypeVar
 import dagster as dg
 import psycopg
 from dagster._core.instance.ref import InstanceRef
+from dagster._core.utils import make_new_run_id
 from sqlalchemy import make_url
 
 from benchmarks import floor, measure, peer
 from benchmarks.platforms import NIGHT_YEAR, Platforms
 from connectors.specs import load_specs
 from pipelines.assets import FIRST_YEAR, current_year
+from pipelines.progress import follow, log_file
+from pipelines.resources import data_dir
 from pipelines.runs import launch
 from pipelines.shards import count_for as shard_count
 from pipelines.store import Store, make_engine
@@ -149,7 +152,9 @@ def run_pipeline(
         measure.Profiler(profile) if profile else nullcontext(),
     ):
         started = time.time()
-        outcome = launch(list(years), instance=instance, executor="in_process")
+        run_id = make_new_run_id()
+        with follow(instance, run_id, years=years, out=sys.stdout, log_path=log_file(data_dir())):
+            outcome = launch(list(years), instance=instance, run_id=run_id, executor="in_process")
         ended = time.time()
     if not outcome.success:
         raise RuntimeError(f"the benchmark run failed: {outcome.errors[:5]}")

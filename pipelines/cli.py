@@ -1,8 +1,10 @@
-"""`xueshi`: sync, backfill, pull, sandbox and demo (PROVINCIAL.md, "How it is run")."""
+"""`xueshi`: sync, backfill, pull, sandbox, demo (PROVINCIAL.md, "How it is run"), and the
+answers: explain a person, report a year."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -17,6 +19,8 @@ from schemas.platforms import PLATFORM_CODES
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FIRST_YEAR = 2017
 DEMO_RECORDS = 20_000
+RUN_COMMANDS = frozenset({"sync", "backfill", "pull", "demo"})
+"""Commands that run for minutes: they keep a detailed log file under the data folder."""
 
 
 def _current_year() -> int:
@@ -56,6 +60,11 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="HTTP attempts per request before a platform counts as failed (default 8)",
     )
+    talk = cli.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", action="store_true", help="only the result and errors")
+    talk.add_argument(
+        "-v", "--verbose", action="store_true", help="every step message as well as progress"
+    )
     commands = cli.add_subparsers(dest="command", required=True)
 
     sync = commands.add_parser("sync", help="pull, process and load one year")
@@ -77,6 +86,18 @@ def parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--seed", type=int, default=0)
     sandbox.add_argument("--faults", default="none", help='"none", "all" or "ta_yx:5xx,429;…"')
 
+    explain = commands.add_parser(
+        "explain", help="one person's hours, records and title eligibility, from the ledger"
+    )
+    explain.add_argument("id_number", help="any form C1 accepts (15 digits, lower-case x)")
+    explain.add_argument("--year", type=_year, default=None, help="default: every year")
+    explain.add_argument("--json", action="store_true", help="JSON for machines")
+
+    report = commands.add_parser(
+        "report", help="the compliance report of a year: HTML page and CSV figures"
+    )
+    report.add_argument("--year", type=_year, required=True)
+
     demo = commands.add_parser("demo", help="the main job on the embedded default")
     demo.add_argument("--records", type=int, default=DEMO_RECORDS)
     demo.add_argument("--seed", type=int, default=0)
@@ -85,15 +106,20 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from pipelines.runs import quiet_libraries
+    from pipelines.progress import configure_logging, log_file
+    from pipelines.resources import data_dir
 
-    quiet_libraries()
+    args.mode = "quiet" if args.quiet else "verbose" if args.verbose else "normal"
+    args.log = log_file(data_dir()) if args.command in RUN_COMMANDS else None
+    configure_logging(args.log, args.mode)
     handlers = {
         "sync": _sync,
         "backfill": _backfill,
         "pull": _pull,
         "sandbox": _sandbox,
         "demo": _demo,
+        "explain": _explain,
+        "report": _report,
     }
     try:
         return handlers[args.command](args)
@@ -103,27 +129,35 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    return _run([args.year or _current_year()], args.platform, args.attempts)
+    return _run([args.year or _current_year()], args)
 
 
 def _backfill(args: argparse.Namespace) -> int:
-    return _run(args.years, args.platform, args.attempts)
+    return _run(args.years, args)
 
 
-def _run(years: list[int], platforms: list[str] | None, attempts: int | None = None) -> int:
+def _run(years: list[int], args: argparse.Namespace) -> int:
+    import dagster as dg
+    from dagster._core.utils import make_new_run_id
+
+    from pipelines.progress import follow
     from pipelines.runs import dagster_home, launch, output_paths
 
     dagster_home()
+    platforms, quiet = args.platform, args.mode == "quiet"
     label = str(years[0]) if len(years) == 1 else f"{years[0]}–{years[-1]}"
-    print(f"xueshi: syncing {label} from {', '.join(platforms or ['all platforms'])}", flush=True)
+    if not quiet:
+        print(f"xueshi: syncing {label} from {', '.join(platforms or ['all platforms'])}")
     started = time.monotonic()
-    resources = {"platforms": {"attempts": attempts}} if attempts else None
-    outcome = launch(years, platforms, resources=resources)
+    resources = {"platforms": {"attempts": args.attempts}} if args.attempts else None
+    instance, run_id = dg.DagsterInstance.get(), make_new_run_id()
+    with follow(instance, run_id, years=years, out=sys.stdout, log_path=args.log, mode=args.mode):
+        outcome = launch(years, platforms, instance=instance, resources=resources, run_id=run_id)
     print(
         f"\nrun {outcome.run_id} {'succeeded' if outcome.success else 'FAILED'}"
         f" in {time.monotonic() - started:.1f} s\n"
     )
-    if not outcome.summary.empty:
+    if not outcome.summary.empty and not quiet:
         print(outcome.summary.to_string())
         print()
     for error in outcome.errors:
@@ -134,9 +168,12 @@ def _run(years: list[int], platforms: list[str] | None, attempts: int | None = N
             "settings, then run the same command again (finished batches are kept).",
             file=sys.stderr,
         )
+        print(f"detailed log: {args.log}", file=sys.stderr)
         return 1
-    for name, path in output_paths().items():
-        print(f"{name:>16}: {path}")
+    if not quiet:
+        for name, path in output_paths().items():
+            print(f"{name:>16}: {path}")
+    print(f"    detailed log: {args.log}")
     return 0
 
 
@@ -162,6 +199,50 @@ def _sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from pipelines.answers import UnknownPerson, person_answer, render_text
+    from pipelines.assets import employer_types
+    from pipelines.resources import Database
+    from pipelines.store import Store
+
+    store = Store.from_url(Database().resolved_url())
+    try:
+        store.migrate()
+        answer = person_answer(
+            store, args.id_number, year=args.year, employer_types=employer_types()
+        ).as_dict()
+    except UnknownPerson as exc:
+        print(f"explain: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.dispose()
+    print(json.dumps(answer, ensure_ascii=False, indent=2) if args.json else render_text(answer))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pipelines.report import build_report
+    from pipelines.resources import Database, ProvincialOutput
+    from pipelines.store import Store
+
+    store = Store.from_url(Database().resolved_url())
+    try:
+        store.migrate()
+        found, page = build_report(store, args.year, ProvincialOutput().path())
+    finally:
+        store.dispose()
+    people, compliant = int(found.cities["people"].sum()), int(found.cities["compliant"].sum())
+    if not people:
+        print(f"report: no hours for {args.year} yet (run `xueshi sync --year {args.year}`)")
+    else:
+        print(f"{args.year}: {people} people, {compliant / people:.1%} compliant (R1)")
+        print(
+            found.cities[["city", "people", "compliant", "compliant_share"]].to_string(index=False)
+        )
+    print(f"report: {page}\nfigures: {page.parent}/*.csv")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from pipelines.runs import dagster_home
     from sandbox.generator import generate
@@ -171,7 +252,8 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"xueshi demo: generating {args.records} records and starting the sandbox", flush=True)
     with Sandbox(generate(records=args.records, seed=args.seed), port=0) as sandbox:
         os.environ.update(sandbox.env())
-        code = _run(list(range(FIRST_YEAR, _current_year() + 1)), None, args.attempts)
+        args.platform = None
+        code = _run(list(range(FIRST_YEAR, _current_year() + 1)), args)
     if code == 0:
         print(
             f"\nSee the runs and the lineage in Dagster's UI:\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from pipelines.answer_assets import compliance_report, title_eligibility_asset
 from pipelines.assets import (
     ledger,
     ledger_checks,
@@ -16,7 +17,7 @@ from pipelines.resources import Database, Platforms, ProvincialOutput
 from pipelines.runs import progress_logger
 
 defs = dg.Definitions(
-    assets=[*raw_assets, ledger, provincial_files],
+    assets=[*raw_assets, ledger, provincial_files, title_eligibility_asset, compliance_report],
     asset_checks=[ledger_checks],
     jobs=[sync_job],
     schedules=[nightly_sync],

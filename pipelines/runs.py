@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+from dagster._core.execution.api import execute_run
 from dagster._utils.error import SerializableErrorInfo
 from sqlalchemy import make_url
 
 from pipelines.resources import Database, ProvincialOutput, data_dir
 from pipelines.store import Store
 
-DOWNSTREAM = ("completion", "hours_bank", "reconciliation", "provincial_files")
+DOWNSTREAM = (
+    "completion",
+    "hours_bank",
+    "reconciliation",
+    "provincial_files",
+    "title_eligibility",
+    "compliance_report",
+)
 STATE_COLUMNS = ["raw", "credited", "merged", "not_credited", "quarantined"]
 
 
@@ -52,25 +59,13 @@ def run_tags(years: Sequence[int]) -> tuple[str | None, dict[str, str]]:
     }
 
 
-class _ProgressFormatter(logging.Formatter):
-    """One short line per message: the step and the first line of what it said."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        meta = getattr(record, "dagster_meta", {})
-        message = (meta.get("orig_message") or record.getMessage()).strip().splitlines()
-        step = meta.get("step_key") or "run"
-        return f"  {step}: {message[0] if message else ''}"
-
-
-@dg.logger(description="Progress lines for the CLI: one line per message, no stack traces.")
+@dg.logger(description="Silent: the CLI shows progress from the run's events (pipelines.progress).")
 def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
-    logger = logging.getLogger("xueshi.progress")
+    """Replaces Dagster's console logger, so steps print nothing whatever the executor."""
+    logger = logging.getLogger("xueshi.run")
     logger.propagate = False
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(_ProgressFormatter())
-        logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+        logger.addHandler(logging.NullHandler())
     return logger
 
 
@@ -97,13 +92,15 @@ def launch(
     tags: dict[str, str] | None = None,
     resources: dict[str, dict[str, object]] | None = None,
     executor: str | None = None,
+    run_id: str | None = None,
 ) -> RunOutcome:
     """Run the sync job for `years` (and `platforms`, default all) with `executor` (default
     `executor_name()`): in this process, or each step in its own process (multiprocess; the
     celery executor when the code location was loaded with XUESHI_EXECUTOR=celery), as a run
     from the UI would. An ephemeral instance always runs in this process.
 
-    `resources` is run config per resource, e.g. `{"platforms": {"timeout_seconds": 5}}`.
+    `resources` is run config per resource, e.g. `{"platforms": {"timeout_seconds": 5}}`;
+    `run_id` lets a caller follow the run's events while it runs (`pipelines.progress`).
     """
     from pipelines.definitions import defs, sync_job
 
@@ -125,6 +122,7 @@ def launch(
             partition_key=partition_key,
             tags=run_tags_,
             asset_selection=selection,
+            run_id=run_id,
             raise_on_error=False,
             run_config=run_config,
         )
@@ -135,13 +133,17 @@ def launch(
             run_config["execution"] = {"config": {"multiprocess": {"max_concurrent": 0}}}
         if partition_key is not None:
             run_tags_["dagster/partition"] = partition_key
-        with dg.execute_job(
-            dg.reconstructable(sync_job),
-            instance,
+        # what `dagster.execute_job` does, with a run id the caller knows (to follow the run)
+        job = dg.reconstructable(sync_job)
+        run = instance.create_run_for_job(
+            job_def=sync_job(),
+            run_id=run_id,
             run_config=run_config,
             tags=run_tags_,
-            asset_selection=selection,
-        ) as result:
+            asset_selection=frozenset(selection) if selection else None,
+            job_code_origin=job.get_python_origin(),
+        )
+        with execute_run(job, run, instance, raise_on_error=False) as result:
             events = result.all_events
             run_id, success = result.run_id, result.success
     errors = [
@@ -187,11 +189,3 @@ def output_paths() -> dict[str, object]:
         "data docs": data_dir() / "data_docs",
         "dagster home": dagster_home(),
     }
-
-
-def quiet_libraries() -> None:
-    """Progress lines from xueshi; only warnings from the libraries under it."""
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("xueshi").setLevel(logging.INFO)
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")

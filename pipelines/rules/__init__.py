@@ -93,13 +93,13 @@ def apply_rules(
     )
 
 
-_STATE_WORDS: Mapping[str, str] = {
+STATE_WORDS: Mapping[str, str] = {
     "credited": "credited",
     "merged": "merged into another record",
     "not_credited": "kept but not credited",
     "quarantined": "quarantined",
 }
-_REASON_WORDS: Mapping[str, str] = {
+REASON_WORDS: Mapping[str, str] = {
     "R6": "the course was not completed with a passed exam (R6)",
     "D2": "another record of this person has the same certificate number (D2)",
     "D3": "this person already completed the same course for the same subject and year (D3)",
@@ -114,21 +114,33 @@ _REASON_WORDS: Mapping[str, str] = {
 
 
 def explain(completion: pd.DataFrame, record_key: str) -> str:
-    """Why one record ended as it did, in plain words, for operators answering a learner."""
+    """Why one record ended as it did, in plain words, for operators answering a learner.
+
+    `completion` needs only the record's person: a merged record names the kept one (platform,
+    course, day) when it is there.
+    """
     match = completion.loc[completion["record_key"].eq(record_key)]
     if match.empty:
         return f"{record_key}: not in the ledger (never pulled, or withdrawn by its platform)."
     row = match.iloc[0]
     year = row["credited_year"]
-    words = [f"{record_key}: {_STATE_WORDS.get(row['state'], row['state'])}"]
+    words = [f"{record_key}: {STATE_WORDS.get(row['state'], row['state'])}"]
     if not pd.isna(year):
         words.append(f" for {int(year)}{' (makeup)' if row['makeup'] else ''}")
     if row["state"] == "credited":
         words.append(f", {row['hours_credited']:g} of {row['hours_reported']:g} hours")
     if not pd.isna(row["reason"]):
-        words.append(f"; reason: {_REASON_WORDS.get(row['reason'], row['reason'])}")
+        words.append(f"; reason: {REASON_WORDS.get(row['reason'], row['reason'])}")
     if row["reason"] == "R7":
-        words.append(f", {row['hours_trimmed']:g} hours trimmed")
+        words.append(f", {row['hours_trimmed']:g} hours trimmed on {_day(row['completed_at'])}")
     if not pd.isna(row["merged_into"]):
         words.append(f"; its hours count once, on {row['merged_into']}")
+        kept = completion.loc[completion["record_key"].eq(row["merged_into"])]
+        if not kept.empty:
+            course, day = kept.iloc[0]["course_title"], _day(kept.iloc[0]["completed_at"])
+            words.append(f" ({kept.iloc[0]['platform']}, {course}, {day})")
     return "".join(words) + "."
+
+
+def _day(stamp: pd.Timestamp) -> str:
+    return "an unknown day" if pd.isna(stamp) else f"{stamp:%Y-%m-%d}"

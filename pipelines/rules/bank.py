@@ -8,12 +8,11 @@ import numpy as np
 import pandas as pd
 
 from pipelines.rules.clean import employer_key
-from pipelines.rules.config import PROFESSIONAL, PUBLIC, RulesConfig
+from pipelines.rules.config import ENTERPRISE, PROFESSIONAL, PUBLIC, RulesConfig
 from pipelines.rules.credit import QUARANTINED, STATES, completion_rank
 from schemas.ledger import HOURS_BANK_DTYPES
 from schemas.raw import conform
 
-ENTERPRISE = "enterprise"
 ENTERPRISE_SUFFIX = "公司"  # R2: a legal form only enterprises take (decisions.md)
 _YEARS = 10_000  # person-year and platform-year codes: code * _YEARS + year
 STATE_COLUMNS: tuple[str, ...] = STATES  # D4 columns, in the ledger's state order
@@ -24,8 +23,8 @@ EmployerTypes = Mapping[str, str] | pd.DataFrame
 (columns `employer`, `type`) as read from `XUESHI_EMPLOYER_TYPES`."""
 
 
-def is_enterprise(employers: pd.Series, employer_types: EmployerTypes | None) -> pd.Series:
-    """R2: the register's type where it knows the employer, else a name ending in 公司.
+def register_types(employers: pd.Series, employer_types: EmployerTypes | None) -> pd.Series:
+    """Each employer's type in R2's register (null where it is not listed).
 
     Register and records meet on `employer_key`, so width and spacing differences still match.
     """
@@ -40,7 +39,12 @@ def is_enterprise(employers: pd.Series, employer_types: EmployerTypes | None) ->
         index=employer_key(names.astype("str")).to_numpy(),
         dtype="str",
     )
-    known = employer_key(employers).map(register[~register.index.duplicated(keep="last")])
+    return employer_key(employers).map(register[~register.index.duplicated(keep="last")])
+
+
+def is_enterprise(employers: pd.Series, employer_types: EmployerTypes | None) -> pd.Series:
+    """R2: the register's type where it knows the employer, else a name ending in 公司."""
+    known = register_types(employers, employer_types)
     by_name = employers.fillna("").str.strip().str.endswith(ENTERPRISE_SUFFIX)
     return known.eq(ENTERPRISE).where(known.notna(), by_name).astype(bool)
 

@@ -8,6 +8,17 @@ from types import MappingProxyType
 
 PUBLIC = "public"
 PROFESSIONAL = "professional"
+ENTERPRISE = "enterprise"
+INSTITUTION = "institution"
+
+# R3 (yantai 六(一)): per employer type, the years whose public / professional hours a 2022
+# title applicant needs met.
+TITLE_PUBLIC_YEARS: Mapping[str, tuple[int, ...]] = MappingProxyType(
+    {INSTITUTION: (2017, 2018, 2019, 2020, 2021), ENTERPRISE: (2019, 2020, 2021)}
+)
+TITLE_PROFESSIONAL_YEARS: Mapping[str, tuple[int, ...]] = MappingProxyType(
+    {INSTITUTION: (2019, 2020, 2021), ENTERPRISE: (2020, 2021)}
+)
 
 DEFAULT_LABELS: Mapping[str, str] = MappingProxyType(
     {
@@ -42,6 +53,13 @@ class RulesConfig:
     annual_required: float = 90.0  # R1
     enterprise_exempt_years: tuple[int, ...] = (2022,)  # R2
     enterprise_exempt_city: str = "taian"  # R2
+    title_city: str = "yantai"  # R3
+    title_public_years: Mapping[str, tuple[int, ...]] = field(
+        default_factory=lambda: TITLE_PUBLIC_YEARS
+    )  # R3: employer type → years
+    title_professional_years: Mapping[str, tuple[int, ...]] = field(
+        default_factory=lambda: TITLE_PROFESSIONAL_YEARS
+    )  # R3
     daily_cap: float = 8.0  # R7
     selfstudy_cap: float = 40.0  # R8 (unit registration forms, a later source)
     conversion_hours: float = 10.0  # R9

@@ -45,13 +45,15 @@ def test_explain_a_trimmed_record_names_the_cap_and_the_hours() -> None:
     ).reset_index()
     assert explain(completion, "ta_yx:b") == (
         "ta_yx:b: credited for 2022, 2 of 6 hours; reason: the person's hours that day exceeded"
-        " the daily cap (R7), 4 hours trimmed."
+        " the daily cap (R7), 4 hours trimmed on 2022-05-03."
     )
 
 
 def test_explain_a_merged_record_points_at_the_kept_one() -> None:
     completion = ledger(record(source_key="a"), record(source_key="b")).reset_index()
-    assert explain(completion, "ta_yx:b").endswith("its hours count once, on ta_yx:a.")
+    assert explain(completion, "ta_yx:b").endswith(
+        "its hours count once, on ta_yx:a (ta_yx, 数据安全, 2022-05-03)."
+    )
 
 
 def test_explain_a_quarantined_record_gives_the_rule() -> None:

@@ -1,0 +1,44 @@
+"""A database holding the rules' outputs for a small generated dataset, and its ground truth."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+
+from pipelines.rules import RulesResult, apply_rules
+from pipelines.store import Store
+from sandbox.generator import Dataset, Truth, generate
+from schemas.raw import RAW_COLUMNS, TZ
+
+
+@pytest.fixture(scope="session")
+def dataset() -> Dataset:
+    return generate(records=600, seed=11)
+
+
+@pytest.fixture(scope="session")
+def truth(dataset: Dataset) -> Truth:
+    return dataset.truth()
+
+
+@pytest.fixture(scope="session")
+def result(dataset: Dataset) -> RulesResult:
+    records = dataset.records.loc[dataset.records["epoch"].eq(0)]  # as the truth's epoch 0
+    pulled = pd.Timestamp("2026-01-01", tz=TZ) + pd.to_timedelta(range(len(records)), unit="us")
+    raw = records.assign(pulled_at=pulled, payload="{}")[list(RAW_COLUMNS)]
+    return apply_rules(raw, as_of=pd.Timestamp.now(tz=TZ))
+
+
+@pytest.fixture
+def store(
+    database_url: str, result: RulesResult, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Store]:
+    """The outputs loaded into the database `XUESHI_DATABASE_URL` now names."""
+    monkeypatch.setenv("XUESHI_DATABASE_URL", database_url)
+    loaded = Store.from_url(database_url)
+    loaded.migrate()
+    loaded.replace_outputs(result.completion, result.hours_bank, result.name_conflicts)
+    yield loaded
+    loaded.dispose()
