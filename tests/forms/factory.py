@@ -49,7 +49,9 @@ def cells(**overrides: Any) -> dict[str, Any]:
     return row
 
 
-def workbook(rows: list[dict[str, Any]], sheet: str = "登记表", header: tuple[str, ...] = HEADER) -> bytes:
+def workbook(
+    rows: list[dict[str, Any]], sheet: str = "登记表", header: tuple[str, ...] = HEADER
+) -> bytes:
     """An XLSX with `rows` under `header` (text cells stay text, numbers numbers)."""
     buffer = io.BytesIO()
     book = xlsxwriter.Workbook(buffer, {"in_memory": True})
