@@ -23,12 +23,11 @@ import pyarrow.json as pajson
 
 from pipelines.rules.classify import TRAINING, classify_subject
 from pipelines.rules.config import RulesConfig
+from schemas.ledger import CAP_REASONS, FORM_REASONS, MODES
 from schemas.platforms import FORMS
 from schemas.raw import TIMESTAMP, TZ
 
-SELF_STUDY = "self_study"  # 自学类 (R8, F4)
-CONVERSION = "conversion"  # 折算类 (R9, F5)
-MODES: tuple[str, ...] = (TRAINING, SELF_STUDY, CONVERSION)
+SELF_STUDY, CONVERSION = MODES[1:]  # 自学类 (R8, F4), 折算类 (R9, F5)
 KINDS: dict[str, str] = {
     "培训进修": TRAINING,
     "自学": SELF_STUDY,
@@ -38,22 +37,9 @@ KINDS: dict[str, str] = {
 PROFESSIONAL_LABEL = "专业科目"
 UNKNOWN_CITY = "unknown"
 
-PENDING_REVIEW = "pending_review"  # F1
-UNFILED_TRAINING = "unfiled_training"  # F2
-OUTSIDE_FILING = "outside_filing"  # F2
-NO_LEARNING_FILE = "no_learning_file"  # F4
-NO_EVIDENCE = "no_evidence"  # F6
-F_ORDER: tuple[str, ...] = (
-    PENDING_REVIEW,
-    UNFILED_TRAINING,
-    OUTSIDE_FILING,
-    NO_LEARNING_FILE,
-    NO_EVIDENCE,
-)
-FILING_CAP = "F2"  # hours above the register's 批准学时
-SELF_STUDY_CAP = "R8"  # F4: a person's self-study above 40 a year
-CONVERSION_CAP = "R9"  # F5: a person's converted hours above 30 a year
-CAP_REASONS: tuple[str, ...] = (FILING_CAP, SELF_STUDY_CAP, CONVERSION_CAP)
+F_ORDER = FORM_REASONS  # F1, F2 (unfiled, outside the filing), F4, F6
+# the caps: the register's 批准学时 (F2), a person's self-study (R8/F4) and conversions (R9/F5)
+FILING_CAP, SELF_STUDY_CAP, CONVERSION_CAP = CAP_REASONS[1:]
 
 FACT_SCHEMA = pa.schema(
     [
@@ -205,3 +191,48 @@ def day_parts(
     spread = np.repeat(days > 1, days)
     part_stamp = np.where(spread, midnight, np.repeat(stamps, days))
     return part_row, part_day, part_tenths, part_stamp
+
+
+# --- what units get back ---------------------------------------------------------------------
+
+REGISTERED, NOT_REGISTERED, PENDING = "登记", "未登记", "待审核"
+RESULT_WORDS: dict[str, str] = {
+    "pending_review": "单位尚未审核：请填写单位审核人和单位审核日期",
+    "unfiled_training": "培训未备案：备案编号为空或不在本年度备案登记中",
+    "outside_filing": "培训日期不在备案的起止日期内",
+    "no_learning_file": "自学未填写学习档案编号",
+    "no_evidence": "未附证明材料",
+    "F2": "超过备案批准学时的部分不计",
+    "R7": "当日学时超过每日上限的部分不计",
+    "R8": "本人本年度自学学时超过上限的部分不计",
+    "R9": "本人本年度折算学时超过上限的部分不计",
+    "D2": "与同一证书编号的记录重复，只计一次",
+    "D3": "同一项目本年度已有登记，只计一次",
+    "R6": "未完成或未通过",
+    "invalid_id_number": "身份证号无效",
+    "id_number_corrupted": "身份证号被存为数字，位数已丢失：请将单元格设为文本后重新填写",
+    "unknown_category": "类别或科目类别无法识别",
+    "invalid_makeup": "补学标记无效",
+    "out_of_range_date": "日期缺失、早于2017年、晚于今天，或开始日期晚于结束日期",
+    "invalid_hours": "学时或件数无效：须为正数，不超过100，最小单位0.1",
+}
+NOT_YET = "尚未处理：请等待下一次同步"
+
+
+def result_columns(ledger: pd.DataFrame) -> pd.DataFrame:
+    """结果 (登记 | 未登记 | 待审核) and 原因 in plain Chinese for form rows' ledger rows
+    (state, reason, hours_credited, hours_trimmed); a row not in the ledger yet is pending."""
+    state, reason = ledger["state"], ledger["reason"]
+    credited = state.eq("credited").to_numpy(dtype=bool, na_value=False)
+    hours = ledger["hours_credited"].to_numpy(dtype=np.float64, na_value=0.0)
+    pending = reason.eq(F_ORDER[0]).to_numpy(dtype=bool, na_value=False) | state.isna().to_numpy()
+    result = np.select(
+        [credited & (hours > 0), pending], [REGISTERED, PENDING], default=NOT_REGISTERED
+    )
+    words = reason.map(RESULT_WORDS).astype("str")
+    trimmed = ledger["hours_trimmed"].astype("float64")
+    counted = "登记" + ledger["hours_credited"].map("{:g}".format).astype("str") + "学时"
+    cut = "，核减" + trimmed.map("{:g}".format).astype("str") + "学时：" + words
+    because = words.mask(credited, counted + cut.where(trimmed.gt(0), ""))
+    because = because.mask(state.isna().to_numpy(), NOT_YET)
+    return pd.DataFrame({"结果": result, "原因": because.fillna("").to_numpy()}, index=ledger.index)
