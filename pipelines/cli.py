@@ -1,8 +1,9 @@
-"""`xueshi`: sync, backfill, pull, sandbox and demo (PROVINCIAL.md, "How it is run")."""
+"""`xueshi`: sync, backfill, pull, sandbox, demo, forms check (PROVINCIAL.md, FORMS.md)."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import sys
@@ -12,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from schemas.platforms import PLATFORM_CODES
+from schemas.platforms import PLATFORM_CODES, SOURCE_CODES
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FIRST_YEAR = 2017
@@ -40,12 +41,19 @@ def _years(text: str) -> list[int]:
     return list(range(first, last + 1))
 
 
-def _platform(text: str) -> str:
-    if text not in PLATFORM_CODES:
-        raise argparse.ArgumentTypeError(
-            f"unknown platform {text!r}; one of {', '.join(PLATFORM_CODES)}"
-        )
+def _code(text: str, codes: Sequence[str]) -> str:
+    if text not in codes:
+        raise argparse.ArgumentTypeError(f"unknown platform {text!r}; one of {', '.join(codes)}")
     return text
+
+
+def _platform(text: str) -> str:
+    return _code(text, PLATFORM_CODES)
+
+
+def _source(text: str) -> str:
+    """A platform, or `forms` (sync and backfill read the forms folder too)."""
+    return _code(text, SOURCE_CODES)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -60,11 +68,11 @@ def parser() -> argparse.ArgumentParser:
 
     sync = commands.add_parser("sync", help="pull, process and load one year")
     sync.add_argument("--year", type=_year, default=None, help="default: the current year")
-    sync.add_argument("--platform", type=_platform, action="append", help="repeatable")
+    sync.add_argument("--platform", type=_source, action="append", help="repeatable")
 
     backfill = commands.add_parser("backfill", help="the same over a range of years, as one run")
     backfill.add_argument("--years", type=_years, required=True, help="e.g. 2018-2021")
-    backfill.add_argument("--platform", type=_platform, action="append", help="repeatable")
+    backfill.add_argument("--platform", type=_source, action="append", help="repeatable")
 
     pull = commands.add_parser("pull", help="pull one platform's year into a Parquet file")
     pull.add_argument("--platform", type=_platform, required=True)
@@ -76,6 +84,18 @@ def parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--records", type=int, default=DEMO_RECORDS)
     sandbox.add_argument("--seed", type=int, default=0)
     sandbox.add_argument("--faults", default="none", help='"none", "all" or "ta_yx:5xx,429;…"')
+
+    forms = commands.add_parser("forms", help="unit registration forms (FORMS.md)")
+    forms_commands = forms.add_subparsers(dest="forms_command", required=True)
+    check = forms_commands.add_parser(
+        "check", help="validate one unit's file offline and show the 结果/原因 it would get"
+    )
+    check.add_argument("path", type=Path, help="the unit's <unit>.xlsx")
+    check.add_argument("--year", type=_year, default=None, help="default: the file's folder name")
+    check.add_argument(
+        "--register", type=Path, default=None, help="default: 备案登记.xlsx beside it"
+    )
+    check.add_argument("--out", type=Path, default=None, help="also write the result workbook here")
 
     demo = commands.add_parser("demo", help="the main job on the embedded default")
     demo.add_argument("--records", type=int, default=DEMO_RECORDS)
@@ -94,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pull": _pull,
         "sandbox": _sandbox,
         "demo": _demo,
+        "forms": _forms_check,
     }
     try:
         return handlers[args.command](args)
@@ -159,6 +180,40 @@ def _sandbox(args: argparse.Namespace) -> int:
     from sandbox.server import serve
 
     serve(records=args.records, seed=args.seed, port=args.port, faults=args.faults)
+    return 0
+
+
+def _forms_check(args: argparse.Namespace) -> int:
+    """The rules on one file alone: caps and duplicates against platform records, which the
+    file cannot show, are applied at sync. Prints 序号, 结果 and 原因 only (no ID numbers)."""
+    from connectors import forms
+    from pipelines.forms import result_rows, write_result
+    from pipelines.rules import apply_rules
+
+    path: Path = args.path
+    year = args.year or (int(path.parent.name) if path.parent.name.isdigit() else _current_year())
+    try:
+        data = path.read_bytes()
+        rows = forms.read_form(data)
+    except (OSError, forms.FormRefused) as exc:
+        print(f"{path.name}: refused: {exc}", file=sys.stderr)
+        return 1
+    register_file = args.register or path.parent / forms.REGISTER_FILE
+    try:
+        register = forms.read_register(register_file.read_bytes())
+    except (OSError, forms.FormRefused) as exc:
+        print(f"{register_file.name}: no filing register ({exc}): trainings count as unfiled")
+        register = forms.empty_register()
+    form = forms.FormFile(path.stem, year, path, hashlib.sha256(data).hexdigest())
+    records = forms.form_records(rows, form, register=register)
+    frame = result_rows(rows, apply_rules(records).completion, form)
+    for row in frame[["序号", "结果", "原因"]].itertuples(index=False):
+        print("\t".join(row))
+    counts = frame["结果"].value_counts()
+    print(f"{path.name}: {len(frame)} rows, " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if args.out is not None:
+        write_result(args.out, frame)
+        print(f"result workbook → {args.out}")
     return 0
 
 
