@@ -193,7 +193,8 @@ def raw_forms(
         load = load_year(store, folder, year, register=register, cities=cities)
         for unit, reason in load.refused.items():
             context.log.warning(f"forms {year}: {unit}.xlsx refused: {reason}")
-        context.log.info(f"forms {key}: {load.rows} rows from {load.files} files stored")
+        read = load.files - len(load.refused)
+        context.log.info(f"forms {key}: {load.rows} rows from {read} of {load.files} files stored")
         loads.append(load)
     stored = [frame for load in loads for frame in load.stored]
     rows = (

@@ -147,6 +147,8 @@ def _run(years: list[int], platforms: list[str] | None, attempts: int | None = N
     if not outcome.summary.empty:
         print(outcome.summary.to_string())
         print()
+    for file, reason in _refused_forms(outcome.run_id).items():
+        print(f"forms: {file}.xlsx refused: {reason}")
     for error in outcome.errors:
         print(f"error: {error}", file=sys.stderr)
     if not outcome.success:
@@ -181,6 +183,19 @@ def _sandbox(args: argparse.Namespace) -> int:
 
     serve(records=args.records, seed=args.seed, port=args.port, faults=args.faults)
     return 0
+
+
+def _refused_forms(run_id: str) -> dict[str, str]:
+    """The form files this run refused (`year/unit` → reason), from raw_forms' metadata."""
+    import dagster as dg
+
+    from schemas.platforms import FORMS
+
+    event = dg.DagsterInstance.get().get_latest_materialization_event(dg.AssetKey(f"raw_{FORMS}"))
+    if event is None or event.run_id != run_id or event.asset_materialization is None:
+        return {}
+    refused = event.asset_materialization.metadata.get("refused")
+    return dict(refused.value) if refused is not None else {}
 
 
 def _forms_check(args: argparse.Namespace) -> int:
@@ -218,13 +233,19 @@ def _forms_check(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from pipelines.resources import FormsFolder
     from pipelines.runs import dagster_home
     from sandbox.generator import generate
+    from sandbox.generator.forms import YEAR, forms_world
     from sandbox.server import Sandbox
 
     home = dagster_home()
     print(f"xueshi demo: generating {args.records} records and starting the sandbox", flush=True)
-    with Sandbox(generate(records=args.records, seed=args.seed), port=0) as sandbox:
+    dataset = generate(records=args.records, seed=args.seed)
+    forms = FormsFolder().path()
+    forms_world(dataset).write(forms)
+    print(f"xueshi demo: unit registration forms for {YEAR} in {forms}", flush=True)
+    with Sandbox(dataset, port=0) as sandbox:
         os.environ.update(sandbox.env())
         code = _run(list(range(FIRST_YEAR, _current_year() + 1)), None, args.attempts)
     if code == 0:
