@@ -154,14 +154,16 @@ def sheet_texts(data: bytes, sheet: str, header: tuple[str, ...]) -> pd.DataFram
     if missing:
         raise FormRefused(f"header lacks {', '.join(missing)}")
     positions = [names.index(h) for h in header]
-    width = max(positions) + 1
-    body = [row + [""] * (width - len(row)) for row in rows[1:] if any(c != "" for c in row)]
-    columns = list(zip(*body, strict=True)) if body else [()] * width
-    texts = {
-        h: frames.cell_texts(columns[p], is_id=h == "身份证号").str.strip()
-        for h, p in zip(header, positions, strict=True)
-    }
-    return pd.DataFrame(texts, dtype="str")
+    columns = list(zip(*rows[1:], strict=True)) if len(rows) > 1 else [()] * len(names)
+    texts = pd.DataFrame(
+        {
+            h: frames.cell_texts(columns[p], is_id=h == "身份证号").str.strip()
+            for h, p in zip(header, positions, strict=True)
+        },
+        dtype="str",
+    )
+    blank = texts.eq("").all(axis=1)  # rows with nothing in the header's columns
+    return texts.loc[~blank].reset_index(drop=True)
 
 
 def read_form(data: bytes) -> pd.DataFrame:

@@ -18,7 +18,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from pandas.api.types import pandas_dtype
+from pandas.api.types import infer_dtype, pandas_dtype
 from pandas.arrays import ArrowStringArray
 
 from schemas.raw import RAW_DTYPES, TIMESTAMP, TZ, natural_key
@@ -167,7 +167,10 @@ def cell_texts(cells: Iterable[Any], *, is_id: bool = False) -> pd.Series:
     An ID cell that is a number has lost its digits: it becomes the float it is
     (`repr(float)`), which C1 quarantines as `id_number_corrupted`, never a guessed string.
     """
-    return pd.Series([cell_text(cell, is_id=is_id) for cell in cells], dtype="str")
+    values = pd.Series(cells if isinstance(cells, pd.Series) else list(cells), dtype="object")
+    if infer_dtype(values, skipna=False) in ("string", "empty"):  # text cells: nothing to convert
+        return values.astype("str")
+    return pd.Series([cell_text(cell, is_id=is_id) for cell in values], dtype="str")
 
 
 def cell_text(cell: Any, *, is_id: bool = False) -> str:
