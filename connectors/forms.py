@@ -285,6 +285,11 @@ def json_lines(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(lines, index=frame.index, dtype="str")
 
 
+def key_parts(source_keys: pd.Series) -> pd.DataFrame:
+    """`unit` and `version` of form source keys (`<unit>:<year>:<序号>:<version>`)."""
+    return source_keys.str.extract(r"^(?P<unit>.*):[^:]*:[^:]*:(?P<version>[^:]*)$")
+
+
 def withdrawals(
     known_keys: frozenset[str], live_versions: Mapping[str, str], year: int, pulled_at: pd.Timestamp
 ) -> pd.DataFrame:
@@ -294,7 +299,7 @@ def withdrawals(
     replacement keeps its unit's earlier version: docs/decisions.md).
     """
     keys = pd.Series(sorted(known_keys), dtype="str")
-    parts = keys.str.extract(r"^(?P<unit>.*):[^:]*:[^:]*:(?P<version>[^:]*)$")
+    parts = key_parts(keys)
     live = parts["unit"].map(dict(live_versions))
     gone = keys[~live.eq(parts["version"]).fillna(False).astype(bool)].reset_index(drop=True)
     return frames.raw_frame(

@@ -104,7 +104,8 @@ def load_year(
     pulled_at = pulled_at or pd.Timestamp.now(tz=TZ)
     load = FormsLoad(year)
     known = store.known_keys(FORMS, year)
-    stored_versions = {key.rsplit(":", 3)[0]: key.rsplit(":", 1)[1] for key in known}
+    parts = forms.key_parts(pd.Series(sorted(known), dtype="str"))
+    stored_versions = dict(zip(parts["unit"], parts["version"], strict=True))
     live: dict[str, str] = {}
     for form in forms.form_files(folder, year):
         load.files += 1
