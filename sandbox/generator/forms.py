@@ -49,7 +49,8 @@ def workbook(
     sheet: str = SHEET,
     header: Sequence[str] = HEADER,
 ) -> bytes:
-    """An XLSX of `rows` under `header`, every cell text; the same rows give the same bytes."""
+    """An XLSX of `rows` under `header` (text as text cells, numbers as number cells, empty
+    strings as empty cells); the same rows give the same bytes."""
     buffer = io.BytesIO()
     with xlsxwriter.Workbook(buffer, {"in_memory": True}) as book:
         book.set_properties({"created": CREATED})
@@ -58,8 +59,11 @@ def workbook(
         for r, row in enumerate(rows, start=1):
             for c, name in enumerate(header):
                 value = row.get(name, "")
-                if value != "":
-                    page.write_string(r, c, str(value))
+                if isinstance(value, str):
+                    if value:
+                        page.write_string(r, c, value)
+                else:
+                    page.write(r, c, value)
     return buffer.getvalue()
 
 
@@ -210,34 +214,25 @@ def _scenario_rows(first: int, person: Any) -> list[Row]:
         row("credited", None, 6.0, 0.0, 科目类别="公需科目"),
     ]
     study = next(p)
-    rows += [
-        row(
-            "credited",
-            None,
-            30.0,
-            0.0,
-            who=study,
-            类别="自学",
-            学时=30,
-            学习档案编号="DA-1",
-            备案编号="",
-            结束日期="2022-04-01",
-            开始日期="2022-04-01",
-        ),
-        row(
-            "credited",
-            "R8",
-            10.0,
-            10.0,
-            who=study,
-            类别="自学",
-            学时=20,
-            学习档案编号="DA-1",
-            备案编号="",
-            结束日期="2022-09-01",
-            开始日期="2022-09-01",
-        ),
-    ]
+    for hours, credited, reason, day in (
+        (30, 30.0, None, "2022-04-01"),
+        (20, 10.0, "R8", "2022-09-01"),
+    ):
+        rows.append(
+            row(
+                "credited",
+                reason,
+                credited,
+                hours - credited,
+                who=study,
+                类别="自学",
+                学时=hours,
+                学习档案编号="DA-1",
+                备案编号="",
+                结束日期=day,
+                开始日期=day,
+            )
+        )
     author = next(p)
     for month, credited in ((3, 10.0), (5, 10.0), (7, 10.0), (9, 0.0), (11, 0.0)):
         day = f"2022-{month:02d}-15"

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import xlsxwriter
 
-from connectors.forms import HEADER, REGISTER_HEADER, FormFile, form_records, read_register
+from connectors.forms import REGISTER_HEADER, FormFile, form_records, read_register
+from sandbox.generator.forms import workbook
 from tests.rules.factory import AS_OF, PERSON, raw, record
 
 UNIT = "泰安市第一中学"
@@ -47,25 +46,6 @@ def cells(**overrides: Any) -> dict[str, Any]:
     }
     row.update(overrides)
     return row
-
-
-def workbook(
-    rows: list[dict[str, Any]], sheet: str = "登记表", header: tuple[str, ...] = HEADER
-) -> bytes:
-    """An XLSX with `rows` under `header` (text cells stay text, numbers numbers)."""
-    buffer = io.BytesIO()
-    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
-    page = book.add_worksheet(sheet)
-    page.write_row(0, 0, header)
-    for r, row in enumerate(rows, start=1):
-        for c, name in enumerate(header):
-            value = row.get(name, "")
-            if isinstance(value, str):
-                page.write_string(r, c, value)
-            else:
-                page.write(r, c, value)
-    book.close()
-    return buffer.getvalue()
 
 
 def register(*entries: dict[str, Any]) -> pd.DataFrame:

@@ -17,8 +17,9 @@ from pipelines.forms import (
 )
 from pipelines.refresh import refresh_outputs
 from pipelines.store import Store
+from sandbox.generator.forms import workbook
 from schemas.platforms import FORMS
-from tests.forms.factory import FILED, cells, register, workbook
+from tests.forms.factory import FILED, cells, register
 from tests.rules.factory import AS_OF
 
 YEAR = 2022

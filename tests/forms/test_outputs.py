@@ -10,7 +10,8 @@ from python_calamine import CalamineWorkbook
 from connectors.forms import REGISTER_HEADER
 from pipelines.cli import main
 from pipelines.provincial import write_provincial
-from tests.forms.factory import FILED, cells, workbook
+from sandbox.generator.forms import workbook
+from tests.forms.factory import FILED, cells
 from tests.load.frames import bank, bank_row, id_number, ledger, ledger_row
 
 PERSON = id_number("37090219800101001")

@@ -12,7 +12,8 @@ import pytest
 import xlsxwriter
 
 from connectors.forms import HEADER, FormFile, FormRefused, form_records, read_form, withdrawals
-from tests.forms.factory import cells, register, workbook
+from sandbox.generator.forms import workbook
+from tests.forms.factory import cells, register
 from tests.rules.factory import AS_OF, PERSON
 
 
