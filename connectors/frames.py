@@ -10,6 +10,7 @@ per-value path of pandas' object dtype, with the same result as before.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from pandas.api.types import pandas_dtype
+from pandas.api.types import infer_dtype, pandas_dtype
 from pandas.arrays import ArrowStringArray
 
 from schemas.raw import RAW_DTYPES, TIMESTAMP, TZ, natural_key
@@ -158,3 +159,29 @@ def payloads(records: Iterable[Mapping[str, Any]]) -> pa.Array:
     """
     encoded = [orjson.dumps(r, default=str) for r in records]
     return pa.array(encoded, pa.large_binary()).cast(pa.large_string())
+
+
+def cell_texts(cells: Iterable[Any], *, is_id: bool = False) -> pd.Series:
+    """Spreadsheet cells as text: strings verbatim, numbers as written, dates in ISO 8601.
+
+    An ID cell that is a number has lost its digits: it becomes the float it is
+    (`repr(float)`), which C1 quarantines as `id_number_corrupted`, never a guessed string.
+    """
+    values = pd.Series(cells if isinstance(cells, pd.Series) else list(cells), dtype="object")
+    if infer_dtype(values, skipna=False) in ("string", "empty"):  # text cells: nothing to convert
+        return values.astype("str")
+    return pd.Series([cell_text(cell, is_id=is_id) for cell in values], dtype="str")
+
+
+def cell_text(cell: Any, *, is_id: bool = False) -> str:
+    if isinstance(cell, str):
+        return cell
+    if isinstance(cell, bool):
+        return str(cell)
+    if isinstance(cell, int | float):
+        if is_id:
+            return repr(float(cell))
+        return str(int(cell)) if float(cell).is_integer() else repr(float(cell))
+    if isinstance(cell, datetime | date):
+        return cell.isoformat()
+    return str(cell)

@@ -19,6 +19,13 @@ import pandas as pd
 from connectors.core import Batch, PlatformSpec, PullRequest
 from connectors.specs import load_specs
 from pipelines import checks, validation
+from pipelines.forms import (
+    RESULT_LEDGER_COLUMNS,
+    load_year,
+    read_year_register,
+    unit_cities,
+    update_results,
+)
 from pipelines.metadata import markdown_table, masked_preview, table_schema
 from pipelines.provincial import update_provincial
 from pipelines.refresh import (
@@ -28,11 +35,12 @@ from pipelines.refresh import (
     refresh_shard,
     rules_fingerprint,
 )
-from pipelines.resources import Database, Platforms, ProvincialOutput
+from pipelines.resources import Database, FormsFolder, Platforms, ProvincialOutput
 from pipelines.rules import RulesResult
 from pipelines.shards import Shard
 from pipelines.store import Store
 from schemas.ledger import COMPLETION_DTYPES, HOURS_BANK_DTYPES, RECONCILIATION_DTYPES, STATES
+from schemas.platforms import FORMS
 from schemas.raw import RAW_DTYPES
 
 # single-run backfills are what DESIGN.md asks for; their beta label is not news at every import
@@ -143,7 +151,90 @@ def raw_asset(spec: PlatformSpec) -> dg.AssetsDefinition:
     return _raw
 
 
-raw_assets = [raw_asset(spec) for spec in load_specs().values()]
+platform_assets = [raw_asset(spec) for spec in load_specs().values()]
+
+
+# --- unit registration forms (FORMS.md) -----------------------------------------------------
+
+
+@dg.asset(
+    group_name="raw",
+    description="The HR bureau's filing register per year (备案登记.xlsx), read before the forms.",
+    partitions_def=years,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    kinds={"xlsx"},
+)
+def filing_register(
+    context: dg.AssetExecutionContext, forms_folder: FormsFolder
+) -> dg.MaterializeResult:
+    reads = [read_year_register(forms_folder.path(), int(key)) for key in context.partition_keys]
+    for read in reads:
+        if read.refused:
+            context.log.warning(f"filing register {read.year}: {read.refused}")
+    return dg.MaterializeResult(
+        metadata={
+            "entries_by_year": {str(r.year): len(r.entries) for r in reads},
+            "sha256_by_year": {str(r.year): r.sha256 or "" for r in reads},
+            "refused_by_year": {str(r.year): r.refused for r in reads if r.refused},
+        }
+    )
+
+
+@dg.asset(
+    name=f"raw_{FORMS}",
+    group_name="raw",
+    description="Unit registration forms (培训进修, 自学, 折算) read from XUESHI_FORMS_DIR.",
+    partitions_def=years,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[filing_register, *platform_assets],  # a unit's city comes from its platform records
+    check_specs=[checks.raw_expectations(FORMS)],
+    kinds={"xlsx", "sql"},
+    metadata={"platform": FORMS, "dagster/column_schema": table_schema(RAW_DTYPES)},
+)
+def raw_forms(
+    context: dg.AssetExecutionContext, database: Database, forms_folder: FormsFolder
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """Each unit's file stored as raw records; replaced or removed files withdraw their rows."""
+    store = database.store()
+    folder = forms_folder.path()
+    cities = unit_cities(store)
+    loads = []
+    for key in context.partition_keys:
+        year = int(key)
+        register = read_year_register(folder, year).entries
+        load = load_year(store, folder, year, register=register, cities=cities)
+        for unit, reason in load.refused.items():
+            context.log.warning(f"forms {year}: {unit}.xlsx refused: {reason}")
+        read = load.files - len(load.refused)
+        context.log.info(f"forms {key}: {load.rows} rows from {read} of {load.files} files stored")
+        loads.append(load)
+    stored = [frame for load in loads for frame in load.stored]
+    rows = (
+        pd.concat(stored, ignore_index=True) if stored else pd.DataFrame(columns=list(RAW_DTYPES))
+    )
+    yield dg.MaterializeResult(
+        metadata={
+            "records_pulled": int(sum(load.rows for load in loads)),
+            "records_by_year": {str(load.year): load.rows for load in loads},
+            "files_read": int(sum(load.files for load in loads)),
+            "rows_withdrawn": int(sum(load.withdrawn for load in loads)),
+            "refused": {
+                f"{load.year}/{unit}": reason
+                for load in loads
+                for unit, reason in load.refused.items()
+            },
+            "preview": dg.MetadataValue.md(masked_preview(rows.tail(5), ("raw_id",))),
+        }
+    )
+    keys = rows[list(RAW_KEY_COLUMNS)].drop_duplicates(["platform", "source_key"], keep="last")
+    outcome = validation.validate_raw(keys)
+    yield from checks.expectations(
+        (checks.raw_expectations(FORMS), outcome, len(keys)), render=False
+    )
+
+
+raw_assets = [*platform_assets, filing_register, raw_forms]
+"""Every source's raw asset (the ten platforms, the forms and their register): the ledger's deps."""
 
 
 # --- ledger, hours bank, reconciliation ---------------------------------------------------
@@ -414,6 +505,37 @@ def provincial_files(database: Database, output: ProvincialOutput) -> dg.Materia
             "rows": manifest.row_count,
             "years": manifest.years,
             "years_compared": list(manifest.compared),
+        }
+    )
+
+
+@dg.asset(
+    group_name="delivery",
+    deps=["completion"],
+    description="Per unit and year, its form rows as submitted with 结果 and 原因 (FORMS.md).",
+    kinds={"xlsx"},
+)
+def form_results(
+    database: Database, output: ProvincialOutput, forms_folder: FormsFolder
+) -> dg.MaterializeResult:
+    store = database.store()
+    folder = forms_folder.path()
+
+    def read(year: int) -> pd.DataFrame:
+        return store.read_table(
+            "completion",
+            columns=RESULT_LEDGER_COLUMNS,
+            where=(f"platform = '{FORMS}' AND pull_year = {int(year)}",),
+        )
+
+    years = sorted(int(p.name) for p in folder.glob("[0-9][0-9][0-9][0-9]") if p.is_dir())
+    files = update_results(folder, output.path(), years, read)
+    return dg.MaterializeResult(
+        metadata={
+            "files": len(files),
+            "written": sum(f.written for f in files),
+            "rows": sum(f.rows for f in files),
+            "years": years,
         }
     )
 

@@ -1,9 +1,10 @@
-"""`xueshi`: sync, backfill, pull, sandbox, demo (PROVINCIAL.md, "How it is run"), and the
-answers: explain a person, report a year."""
+"""`xueshi`: sync, backfill, pull, sandbox, demo, forms check (PROVINCIAL.md, "How it is run",
+FORMS.md), and the answers: explain a person, report a year."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -14,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from schemas.platforms import PLATFORM_CODES
+from schemas.platforms import PLATFORM_CODES, SOURCE_CODES
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FIRST_YEAR = 2017
@@ -44,12 +45,19 @@ def _years(text: str) -> list[int]:
     return list(range(first, last + 1))
 
 
-def _platform(text: str) -> str:
-    if text not in PLATFORM_CODES:
-        raise argparse.ArgumentTypeError(
-            f"unknown platform {text!r}; one of {', '.join(PLATFORM_CODES)}"
-        )
+def _code(text: str, codes: Sequence[str]) -> str:
+    if text not in codes:
+        raise argparse.ArgumentTypeError(f"unknown platform {text!r}; one of {', '.join(codes)}")
     return text
+
+
+def _platform(text: str) -> str:
+    return _code(text, PLATFORM_CODES)
+
+
+def _source(text: str) -> str:
+    """A platform, or `forms` (sync and backfill read the forms folder too)."""
+    return _code(text, SOURCE_CODES)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -69,11 +77,11 @@ def parser() -> argparse.ArgumentParser:
 
     sync = commands.add_parser("sync", help="pull, process and load one year")
     sync.add_argument("--year", type=_year, default=None, help="default: the current year")
-    sync.add_argument("--platform", type=_platform, action="append", help="repeatable")
+    sync.add_argument("--platform", type=_source, action="append", help="repeatable")
 
     backfill = commands.add_parser("backfill", help="the same over a range of years, as one run")
     backfill.add_argument("--years", type=_years, required=True, help="e.g. 2018-2021")
-    backfill.add_argument("--platform", type=_platform, action="append", help="repeatable")
+    backfill.add_argument("--platform", type=_source, action="append", help="repeatable")
 
     pull = commands.add_parser("pull", help="pull one platform's year into a Parquet file")
     pull.add_argument("--platform", type=_platform, required=True)
@@ -97,6 +105,17 @@ def parser() -> argparse.ArgumentParser:
         "report", help="the compliance report of a year: HTML page and CSV figures"
     )
     report.add_argument("--year", type=_year, required=True)
+    forms = commands.add_parser("forms", help="unit registration forms (FORMS.md)")
+    forms_commands = forms.add_subparsers(dest="forms_command", required=True)
+    check = forms_commands.add_parser(
+        "check", help="validate one unit's file offline and show the 结果/原因 it would get"
+    )
+    check.add_argument("path", type=Path, help="the unit's <unit>.xlsx")
+    check.add_argument("--year", type=_year, default=None, help="default: the file's folder name")
+    check.add_argument(
+        "--register", type=Path, default=None, help="default: 备案登记.xlsx beside it"
+    )
+    check.add_argument("--out", type=Path, default=None, help="also write the result workbook here")
 
     demo = commands.add_parser("demo", help="the main job on the embedded default")
     demo.add_argument("--records", type=int, default=DEMO_RECORDS)
@@ -120,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": _demo,
         "explain": _explain,
         "report": _report,
+        "forms": _forms_check,
     }
     try:
         return handlers[args.command](args)
@@ -160,6 +180,8 @@ def _run(years: list[int], args: argparse.Namespace) -> int:
     if not outcome.summary.empty and not quiet:
         print(outcome.summary.to_string())
         print()
+    for file, reason in _refused_forms(outcome.run_id).items():
+        print(f"forms: {file}.xlsx refused: {reason}")
     for error in outcome.errors:
         print(f"error: {error}", file=sys.stderr)
     if not outcome.success:
@@ -240,17 +262,69 @@ def _report(args: argparse.Namespace) -> int:
             found.cities[["city", "people", "compliant", "compliant_share"]].to_string(index=False)
         )
     print(f"report: {page}\nfigures: {page.parent}/*.csv")
+
+
+def _refused_forms(run_id: str) -> dict[str, str]:
+    """The form files this run refused (`year/unit` → reason), from raw_forms' metadata."""
+    import dagster as dg
+
+    from schemas.platforms import FORMS
+
+    event = dg.DagsterInstance.get().get_latest_materialization_event(dg.AssetKey(f"raw_{FORMS}"))
+    if event is None or event.run_id != run_id or event.asset_materialization is None:
+        return {}
+    refused = event.asset_materialization.metadata.get("refused")
+    return dict(refused.value) if refused is not None else {}
+
+
+def _forms_check(args: argparse.Namespace) -> int:
+    """The rules on one file alone: caps and duplicates against platform records, which the
+    file cannot show, are applied at sync. Prints 序号, 结果 and 原因 only (no ID numbers)."""
+    from connectors import forms
+    from pipelines.forms import result_rows, write_result
+    from pipelines.rules import apply_rules
+
+    path: Path = args.path
+    year = args.year or (int(path.parent.name) if path.parent.name.isdigit() else _current_year())
+    try:
+        data = path.read_bytes()
+        rows = forms.read_form(data)
+    except (OSError, forms.FormRefused) as exc:
+        print(f"{path.name}: refused: {exc}", file=sys.stderr)
+        return 1
+    register_file = args.register or path.parent / forms.REGISTER_FILE
+    try:
+        register = forms.read_register(register_file.read_bytes())
+    except (OSError, forms.FormRefused) as exc:
+        print(f"{register_file.name}: no filing register ({exc}): trainings count as unfiled")
+        register = forms.empty_register()
+    form = forms.FormFile(path.stem, year, path, hashlib.sha256(data).hexdigest())
+    records = forms.form_records(rows, form, register=register)
+    frame = result_rows(rows, apply_rules(records).completion, form)
+    for row in frame[["序号", "结果", "原因"]].itertuples(index=False):
+        print("\t".join(row))
+    counts = frame["结果"].value_counts()
+    print(f"{path.name}: {len(frame)} rows, " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if args.out is not None:
+        write_result(args.out, frame)
+        print(f"result workbook → {args.out}")
     return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from pipelines.resources import FormsFolder
     from pipelines.runs import dagster_home
     from sandbox.generator import generate
+    from sandbox.generator.forms import YEAR, forms_world
     from sandbox.server import Sandbox
 
     home = dagster_home()
     print(f"xueshi demo: generating {args.records} records and starting the sandbox", flush=True)
-    with Sandbox(generate(records=args.records, seed=args.seed), port=0) as sandbox:
+    dataset = generate(records=args.records, seed=args.seed)
+    forms = FormsFolder().path()
+    forms_world(dataset).write(forms)
+    print(f"xueshi demo: unit registration forms for {YEAR} in {forms}", flush=True)
+    with Sandbox(dataset, port=0) as sandbox:
         os.environ.update(sandbox.env())
         args.platform = None
         code = _run(list(range(FIRST_YEAR, _current_year() + 1)), args)

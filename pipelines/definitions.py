@@ -6,6 +6,7 @@ import dagster as dg
 
 from pipelines.answer_assets import compliance_report, title_eligibility_asset
 from pipelines.assets import (
+    form_results,
     ledger,
     ledger_checks,
     nightly_sync,
@@ -13,11 +14,18 @@ from pipelines.assets import (
     raw_assets,
     sync_job,
 )
-from pipelines.resources import Database, Platforms, ProvincialOutput
+from pipelines.resources import Database, FormsFolder, Platforms, ProvincialOutput
 from pipelines.runs import progress_logger
 
 defs = dg.Definitions(
-    assets=[*raw_assets, ledger, provincial_files, title_eligibility_asset, compliance_report],
+    assets=[
+        *raw_assets,
+        ledger,
+        provincial_files,
+        form_results,
+        title_eligibility_asset,
+        compliance_report,
+    ],
     asset_checks=[ledger_checks],
     jobs=[sync_job],
     schedules=[nightly_sync],
@@ -26,6 +34,7 @@ defs = dg.Definitions(
         "database": Database(),
         "platforms": Platforms(),
         "output": ProvincialOutput(),
+        "forms_folder": FormsFolder(),
     },
 )
 

@@ -63,7 +63,7 @@ import pyarrow.compute as pc
 import xlsxwriter
 
 from connectors.core import PlatformSpec
-from schemas.platforms import PLATFORMS
+from schemas.platforms import FORMS, PLATFORMS
 
 HOURS_HEADER: tuple[str, ...] = (
     "序号",
@@ -91,7 +91,13 @@ LEARNERS_HEADER: tuple[str, ...] = (
     "工作单位",
 )
 SUBJECT_LABELS: Mapping[str, str] = {"public": "公需科目", "professional": "专业科目"}
-MODE_LABELS: Mapping[str, str] = {"training": "培训进修类"}
+MODE_LABELS: Mapping[str, str] = {
+    "training": "培训进修类",
+    "self_study": "自学类",
+    "conversion": "折算类",
+}
+FORMS_ORGANIZER = "单位登记"
+"""主办单位 of rows from unit registration forms (FORMS.md), which no platform organized."""
 ID_TYPE = "居民身份证"
 UNKNOWN_EMPLOYER = "未填写单位"
 """The file name for people whose hours-bank employer is empty (their 工作单位 cell stays empty)."""
@@ -248,6 +254,7 @@ def hours_rows(
     local_day = rows["completed_at"].dt.tz_localize(None).to_numpy().astype("datetime64[D]")
     day = pd.Series(np.datetime_as_string(local_day), rows.index, "str")  # twice strftime's speed
     organizers = {code: spec.organizer for code, spec in platforms.items()}
+    organizers[FORMS] = FORMS_ORGANIZER
     frame = pd.DataFrame(
         {
             "year": rows["year"],

@@ -80,3 +80,14 @@ class ProvincialOutput(dg.ConfigurableResource):
         path = Path(configured).resolve() if configured else data_dir()
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+class FormsFolder(dg.ConfigurableResource):
+    """Where units upload their registration forms (`XUESHI_FORMS_DIR`, default
+    `forms/` under the data folder): `<year>/<unit>.xlsx` and `<year>/备案登记.xlsx`."""
+
+    forms_dir: str = ""
+
+    def path(self) -> Path:
+        configured = self.forms_dir or os.environ.get("XUESHI_FORMS_DIR")
+        return Path(configured).resolve() if configured else data_dir() / "forms"

@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from connectors.specs import load_specs
 from pipelines.rules.config import PROFESSIONAL, PUBLIC, RulesConfig
-from schemas.ledger import QUARANTINE_REASONS, STATES
+from schemas.ledger import CAP_REASONS, FORM_REASONS, MODES, QUARANTINE_REASONS, STATES
+from schemas.platforms import FORMS, SOURCE_CODES
 from schemas.privacy import mask_ids
 from schemas.raw import TZ, SchemaError, record_key
 
@@ -39,9 +39,8 @@ RAW_SUITE = "raw_records"
 COMPLETION_SUITE = "completion"
 HOURS_BANK_SUITE = "hours_bank"
 
-MODE_TRAINING = "training"  # R5: every platform record
-RULE_REASONS: tuple[str, ...] = ("R6", "D2", "D3", "R7")
-REASONS: tuple[str, ...] = RULE_REASONS + QUARANTINE_REASONS
+RULE_REASONS: tuple[str, ...] = ("R6", "D2", "D3", *CAP_REASONS)
+REASONS: tuple[str, ...] = RULE_REASONS + FORM_REASONS + QUARANTINE_REASONS
 TOLERANCE = 1e-6  # float sums of hours rounded to 0.1
 # ISO 7064 MOD 11-2 (RULES.md C1): weights of the 17 digits, check character per remainder.
 ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
@@ -213,7 +212,7 @@ def _completion_frame(frame: pd.DataFrame, config: RulesConfig, current_year: in
     frame, which doubled the time a million rows take.
     """
     columns = ["record_key", "state", "reason", "subject", "mode"]
-    inputs = ("credited_year", "hours_reported", "merged_into", "id_number")
+    inputs = ("credited_year", "hours_reported", "merged_into", "id_number", "platform")
     lean = _lean(frame, [*columns, "hours_credited", "hours_trimmed"], inputs)
     credited = _is(lean["state"], "credited")
     year = frame["credited_year"].astype("Float64")
@@ -227,6 +226,15 @@ def _completion_frame(frame: pd.DataFrame, config: RulesConfig, current_year: in
     lean["merged_into_present"] = (
         ~_is(lean["state"], "merged") | frame["merged_into"].notna().to_numpy()
     )
+    cap = np.select(
+        [
+            _is(frame["platform"], FORMS) & _is(lean["mode"], "training"),
+            *(_is(lean["mode"], m) for m in MODES[1:]),
+        ],
+        [config.max_hours, config.selfstudy_cap, config.conversion_cap],
+        default=config.daily_cap,
+    )
+    lean["within_cap"] = ~credited | (lean["hours_credited"].to_numpy() <= cap + TOLERANCE)
     return lean
 
 
@@ -269,7 +277,7 @@ def _precomputed(*checks: tuple[str, str]) -> list[Any]:
 
 
 def raw_suite() -> Any:
-    """Required columns present, platform one of the ten codes, one row per record_key."""
+    """Required columns present, platform one of the ten codes or `forms`, one row per key."""
     import great_expectations as gx
 
     expect = gx.expectations
@@ -278,7 +286,7 @@ def raw_suite() -> Any:
         name=RAW_SUITE,
         expectations=[
             *(expect.ExpectColumnValuesToNotBeNull(column=column) for column in required),
-            expect.ExpectColumnValuesToBeInSet(column="platform", value_set=sorted(load_specs())),
+            expect.ExpectColumnValuesToBeInSet(column="platform", value_set=sorted(SOURCE_CODES)),
             expect.ExpectColumnValuesToBeUnique(column="record_key"),
         ],
     )
@@ -299,9 +307,9 @@ def completion_suite(config: RulesConfig, current_year: int) -> Any:
             expect.ExpectColumnValuesToBeInSet(column="reason", value_set=list(REASONS)),
             expect.ExpectColumnValuesToBeInSet(column="subject", value_set=[PUBLIC, PROFESSIONAL]),
             expect.ExpectColumnValuesToNotBeNull(column="mode"),
-            expect.ExpectColumnValuesToBeInSet(column="mode", value_set=[MODE_TRAINING]),
+            expect.ExpectColumnValuesToBeInSet(column="mode", value_set=list(MODES)),
             expect.ExpectColumnValuesToBeBetween(
-                column="hours_credited", min_value=0, max_value=config.daily_cap
+                column="hours_credited", min_value=0, max_value=config.max_hours
             ),
             expect.ExpectColumnValuesToBeBetween(column="hours_trimmed", min_value=0),
             *_precomputed(
@@ -312,6 +320,11 @@ def completion_suite(config: RulesConfig, current_year: int) -> Any:
                     f"credited rows: credited_year in {config.first_year}–{current_year} (R12)",
                 ),
                 ("merged_into_present", "merged rows: merged_into names the kept record"),
+                (
+                    "within_cap",
+                    "credited rows: platform records at most the daily cap (R7), self-study and "
+                    "conversion rows at most their yearly caps (R8, R9)",
+                ),
             ),
         ],
     )

@@ -13,6 +13,18 @@ QUARANTINE_REASONS: tuple[str, ...] = (
     "out_of_range_date",
     "invalid_hours",
 )
+MODES: tuple[str, ...] = ("training", "self_study", "conversion")
+"""学习方式: platform records are training (R5); forms bring the other two (FORMS.md)."""
+FORM_REASONS: tuple[str, ...] = (
+    "pending_review",
+    "unfiled_training",
+    "outside_filing",
+    "no_learning_file",
+    "no_evidence",
+)
+"""Why a form row is not credited, in FORMS.md's F-order (the first that applies wins)."""
+CAP_REASONS: tuple[str, ...] = ("R7", "F2", "R8", "R9")
+"""Why a credited row was trimmed: the daily cap, the filing's approved hours, the yearly caps."""
 
 COMPLETION_DTYPES: dict[str, str] = {
     "record_key": "str",

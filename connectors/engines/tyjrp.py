@@ -155,7 +155,7 @@ def _records(
         {
             name: _times(cells[name], options["time_format"])
             if name == time_column
-            else _text(cells[name], name == id_column)
+            else frames.cell_texts(cells[name], is_id=name == id_column)
             for name in header
         }
     )
@@ -183,25 +183,6 @@ def _sheet(client: PlatformClient, response: httpx.Response, name: str) -> list[
     if not rows:
         raise client.fail(response, f"sheet {name!r} has no header")
     return rows
-
-
-def _text(cells: pd.Series, is_id: bool) -> pd.Series:
-    """Cells as text: strings verbatim, numbers as written (an ID number as the float it became)."""
-    return pd.Series([_cell_text(cell, is_id) for cell in cells], dtype="str")
-
-
-def _cell_text(cell: Any, is_id: bool) -> str:
-    if isinstance(cell, str):
-        return cell
-    if isinstance(cell, bool):
-        return str(cell)
-    if isinstance(cell, int | float):
-        if is_id:
-            return repr(float(cell))
-        return str(int(cell)) if float(cell).is_integer() else repr(float(cell))
-    if isinstance(cell, datetime | date):
-        return cell.isoformat()
-    return str(cell)
 
 
 def _times(cells: pd.Series, fmt: str) -> pd.Series:

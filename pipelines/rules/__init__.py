@@ -23,6 +23,7 @@ from pipelines.rules.clean import (
 )
 from pipelines.rules.config import RulesConfig
 from pipelines.rules.credit import credit
+from pipelines.rules.forms import classify_forms, form_quarantine, form_reason
 from pipelines.rules.quarantine import quarantine_reason
 from pipelines.rules.versions import latest_versions
 from schemas.ledger import COMPLETION_DTYPES
@@ -51,13 +52,14 @@ def run_time(as_of: dt.datetime | pd.Timestamp | None = None) -> pd.Timestamp:
 def completion_ledger(
     raw: pd.DataFrame, *, config: RulesConfig, as_of: pd.Timestamp
 ) -> pd.DataFrame:
-    """D1 → C1–C3 → R4/R5 → quarantine → R6, D2, D3, R7: one ledger row per live record.
+    """D1 → C1–C3 → R4/R5 (forms: F kinds) → quarantine → R6 (forms: the F-order), D2, D3,
+    then the caps (F2, R7 with F3, R8, R9): one ledger row per live record.
 
     Every stage keeps the row order D1 leaves (sorted by `record_key`), so the ledger needs no
     final sort of a million unique keys.
     """
     frame = latest_versions(raw)
-    city = {code: spec.city for code, spec in PLATFORMS.items()}
+    city = {code: spec.city for code, spec in PLATFORMS.items()}  # forms: classify_forms
     id_number, id_problem = clean_id_numbers(frame["raw_id"], config=config, today=as_of.date())
     title = shown_text(frame["course_title"])
     frame = frame.assign(
@@ -69,8 +71,9 @@ def completion_ledger(
         course_title=title,
         course_key=course_key(title),
     )
-    frame = classify(frame, config)
-    frame = frame.assign(quarantine=quarantine_reason(frame, config, as_of))
+    frame = classify_forms(classify(frame, config), config)
+    frame = frame.assign(quarantine=form_quarantine(frame, quarantine_reason(frame, config, as_of)))
+    frame = frame.assign(form_reason=form_reason(frame))
     frame = credit(frame, config).assign(hours_reported=frame["hours"])
     return conform(frame, COMPLETION_OUTPUT_DTYPES)  # still in D1's record_key order
 
@@ -110,6 +113,14 @@ REASON_WORDS: Mapping[str, str] = {
     "invalid_makeup": "the makeup mark is not allowed for this platform or year (R11)",
     "out_of_range_date": "the completion date is missing, too early or in the future (R12)",
     "invalid_hours": "the hours are missing, not positive, too large or not in 0.1 steps (R13)",
+    "pending_review": "the unit has not reviewed this form row yet (F1)",
+    "unfiled_training": "the training has no filing number in the year's register (F2)",
+    "outside_filing": "the training's dates lie outside the filed dates (F2)",
+    "no_learning_file": "the self-study row names no learning file (F4)",
+    "no_evidence": "the form row has no evidence attached (F6)",
+    "F2": "the hours exceeded the filing's approved hours (F2)",
+    "R8": "the person's self-study that year exceeded its cap (R8)",
+    "R9": "the person's converted hours that year exceeded their cap (R9)",
 }
 
 
@@ -133,6 +144,8 @@ def explain(completion: pd.DataFrame, record_key: str) -> str:
         words.append(f"; reason: {REASON_WORDS.get(row['reason'], row['reason'])}")
     if row["reason"] == "R7":
         words.append(f", {row['hours_trimmed']:g} hours trimmed on {_day(row['completed_at'])}")
+    elif row["reason"] in ("F2", "R8", "R9"):
+        words.append(f", {row['hours_trimmed']:g} hours trimmed")
     if not pd.isna(row["merged_into"]):
         words.append(f"; its hours count once, on {row['merged_into']}")
         kept = completion.loc[completion["record_key"].eq(row["merged_into"])]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipelines.rules import forms
+from pipelines.rules.classify import TRAINING
 from pipelines.rules.clean import per_unique
 from pipelines.rules.config import RulesConfig
 from pipelines.rules.versions import stamp_us
@@ -110,15 +112,20 @@ def _shanghai_days(completed: pd.Series) -> np.ndarray:
 
 
 def credit(frame: pd.DataFrame, config: RulesConfig | None = None) -> pd.DataFrame:
-    """R6, D2, D3 then R7 on a classified frame with its `quarantine` column.
+    """R6 (F1–F6 for form rows), D2, D3, then the caps: F2, R7 with F3, R8/F4 and R9/F5.
 
-    Adds `credited_year`, `state`, `reason`, `merged_into`, `hours_credited`, `hours_trimmed`.
-    A record merged by D2 into one that D3 then merges points at the record finally kept.
+    Takes a classified frame with its `quarantine` column (and, when it holds form rows, the
+    columns of `forms.FORM_COLUMNS`). Adds `credited_year`, `state`, `reason`, `merged_into`,
+    `hours_credited`, `hours_trimmed`. A record merged by D2 into one that D3 then merges
+    points at the record finally kept.
     """
     config = config or RulesConfig()
     n = len(frame)
     quarantined = frame["quarantine"].notna().to_numpy()
-    passed = frame["passed"].fillna(False).to_numpy(dtype=bool) & ~quarantined
+    blocked = (
+        frame["form_reason"].notna().to_numpy() if "form_reason" in frame else np.zeros(n, bool)
+    )
+    passed = frame["passed"].fillna(False).to_numpy(dtype=bool) & ~quarantined & ~blocked
     frame = frame.assign(credited_year=credited_year(frame))
     rank = completion_rank(frame)
     person = pd.factorize(frame["id_number"])[0]
@@ -144,10 +151,7 @@ def credit(frame: pd.DataFrame, config: RulesConfig | None = None) -> pd.DataFra
     credited = passed & ~merged
     hours = frame["hours"].to_numpy(dtype=np.float64, na_value=np.nan)
     tenths = np.round(np.where(credited, hours, 0) * 10).astype(np.int64)
-    c = np.flatnonzero(credited)
-    day_codes = group_codes(person[c], _shanghai_days(frame["completed_at"].iloc[c]))
-    credited_tenths = np.zeros(n, dtype=np.int64)
-    credited_tenths[c] = daily_cap(day_codes, rank[c], tenths[c], round(config.daily_cap * 10))
+    credited_tenths, cap_reason = _caps(frame, credited, tenths, person, rank, config)
     trimmed = tenths - credited_tenths
 
     state = np.select(
@@ -156,8 +160,10 @@ def credit(frame: pd.DataFrame, config: RulesConfig | None = None) -> pd.DataFra
         default=STATES.index(NOT_CREDITED),
     )
     reason = frame["quarantine"].mask(~quarantined & ~passed, "R6")
+    if blocked.any():
+        reason = reason.mask(~quarantined & blocked, frame["form_reason"])
     reason = reason.mask(by_d2, "D2").mask(by_d3, "D3")
-    reason = reason.mask(credited & (trimmed > 0), "R7")
+    reason = reason.mask(credited & (trimmed > 0), cap_reason)
     into = frame["record_key"].array.take(np.where(merged, target, -1), allow_fill=True)
     return frame.assign(
         state=pd.Series(pd.array(STATES, dtype="str").take(state), index=frame.index),
@@ -166,3 +172,55 @@ def credit(frame: pd.DataFrame, config: RulesConfig | None = None) -> pd.DataFra
         hours_credited=credited_tenths / 10,
         hours_trimmed=trimmed / 10,
     )
+
+
+def _caps(
+    frame: pd.DataFrame,
+    credited: np.ndarray,
+    tenths: np.ndarray,
+    person: np.ndarray,
+    rank: np.ndarray,
+    config: RulesConfig,
+) -> tuple[np.ndarray, pd.Series]:
+    """Credited tenths after F2, R7 (a person's training days, platform records and form days
+    together: F3), R8/F4 and R9/F5 (a person's year), and the first cap that trimmed each row.
+    """
+    n = len(frame)
+    mode = frame["mode"].to_numpy(dtype=object)
+    creditable = forms.filing_cap(frame, tenths) if "hours_cap" in frame else tenths
+    result = np.zeros(n, dtype=np.int64)
+    reason = np.full(n, None, dtype=object)
+    reason[creditable < tenths] = forms.FILING_CAP
+
+    t = np.flatnonzero(credited & (mode == TRAINING))
+    if "form_start" in frame:
+        part_row, day, part_tenths, stamp = forms.day_parts(frame, t, creditable[t])
+    else:
+        part_row, day, part_tenths = t, _shanghai_days(frame["completed_at"].iloc[t]), creditable[t]
+        stamp = None
+    order = rank[part_row]
+    if stamp is not None and len(part_row) != len(t):  # a form's days: each part at its day
+        by_time = np.lexsort((order, stamp))
+        order = np.empty_like(by_time)
+        order[by_time] = np.arange(len(by_time))
+    day_codes = group_codes(person[part_row], day)
+    capped = daily_cap(day_codes, order, part_tenths, round(config.daily_cap * 10))
+    result[t] = np.bincount(np.searchsorted(t, part_row), weights=capped, minlength=len(t)).astype(
+        np.int64
+    )
+    trimmed_daily = np.zeros(n, dtype=bool)
+    trimmed_daily[t] = result[t] < creditable[t]
+    reason[trimmed_daily & pd.isna(reason)] = "R7"
+
+    yearly = (
+        (forms.SELF_STUDY, config.selfstudy_cap, forms.SELF_STUDY_CAP),
+        (forms.CONVERSION, config.conversion_cap, forms.CONVERSION_CAP),
+    )
+    for kind, cap, code in yearly:
+        y = np.flatnonzero(credited & (mode == kind))
+        if len(y) == 0:
+            continue
+        year_codes = group_codes(person[y], frame["credited_year"].iloc[y])
+        result[y] = daily_cap(year_codes, rank[y], creditable[y], round(cap * 10))
+        reason[y[result[y] < creditable[y]]] = code
+    return result, pd.Series(reason, index=frame.index, dtype="str")

@@ -53,7 +53,20 @@ BREAKS: dict[str, tuple[str, dict[str, object], dict[str, list[str]]]] = {
     "r7_more_than_eight_credited": (
         "ta_yx:1",
         {"hours_reported": 9.0, "hours_credited": 9.0},
-        {_name("be_between", "hours_credited"): ["ta_yx:1"]},
+        {_name("be_in_set", "within_cap"): ["ta_yx:1"]},
+    ),
+    "r8_more_than_forty_self_study": (
+        "ta_yx:1",
+        {"mode": "self_study", "hours_reported": 41.0, "hours_credited": 41.0},
+        {_name("be_in_set", "within_cap"): ["ta_yx:1"]},
+    ),
+    "beyond_r13_credited": (
+        "ta_yx:1",
+        {"hours_reported": 101.0, "hours_credited": 101.0},
+        {
+            _name("be_between", "hours_credited"): ["ta_yx:1"],
+            _name("be_in_set", "within_cap"): ["ta_yx:1"],
+        },
     ),
     "negative_credit": (
         "ta_yx:1",
@@ -140,7 +153,7 @@ def broken_results() -> dict[str, dict[str, list[int]]]:
 def test_clean_ledger_passes_every_expectation() -> None:
     validation = _validate(ledger())
     assert (validation.suite, validation.success, validation.failed) == (COMPLETION_SUITE, True, [])
-    assert validation.evaluated == 14
+    assert validation.evaluated == 15
     assert validation.failing_keys.empty
     assert validation.statistics["success_percent"] == 100.0
 
