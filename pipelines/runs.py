@@ -22,6 +22,7 @@ DOWNSTREAM = (
     "hours_bank",
     "reconciliation",
     "provincial_files",
+    "form_results",
     "title_eligibility",
     "compliance_report",
 )
