@@ -137,11 +137,11 @@ def test_a_run_on_two_celery_workers_equals_a_run_in_one_process(
     environment: dict[str, str], second_database: str
 ) -> None:
     workers = [worker(environment, "one"), worker(environment, "two")]
+    run = sync(environment)
     try:
-        run = sync(environment)
         assert run.wait(timeout=RUN_SECONDS) == 0
     finally:
-        for process in workers:
+        for process in [run, *workers]:
             stop(process)
 
     distributed = outputs(environment["XUESHI_DATABASE_URL"])
@@ -168,11 +168,12 @@ def test_a_run_whose_worker_dies_converges_when_run_again(
         stop(run)
 
     survivor = worker(environment, "survivor")
+    again = sync(environment)
     try:
-        again = sync(environment)
         assert again.wait(timeout=RUN_SECONDS) == 0
     finally:
-        stop(survivor)
+        for process in (again, survivor):
+            stop(process)
 
     assert_same(
         outputs(environment["XUESHI_DATABASE_URL"]),
