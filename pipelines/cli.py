@@ -48,6 +48,18 @@ def _platform(text: str) -> str:
     return text
 
 
+def _accept_withdrawals(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--accept-withdrawals",
+        type=_platform,
+        action="append",
+        default=[],
+        metavar="PLATFORM",
+        help="store this platform's pull even if it withdraws more than 20%% of the records "
+        "held or returns nothing where thousands were (repeatable)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(prog="xueshi", description=__doc__)
     cli.add_argument(
@@ -61,10 +73,12 @@ def parser() -> argparse.ArgumentParser:
     sync = commands.add_parser("sync", help="pull, process and load one year")
     sync.add_argument("--year", type=_year, default=None, help="default: the current year")
     sync.add_argument("--platform", type=_platform, action="append", help="repeatable")
+    _accept_withdrawals(sync)
 
     backfill = commands.add_parser("backfill", help="the same over a range of years, as one run")
     backfill.add_argument("--years", type=_years, required=True, help="e.g. 2018-2021")
     backfill.add_argument("--platform", type=_platform, action="append", help="repeatable")
+    _accept_withdrawals(backfill)
 
     pull = commands.add_parser("pull", help="pull one platform's year into a Parquet file")
     pull.add_argument("--platform", type=_platform, required=True)
@@ -103,14 +117,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    return _run([args.year or _current_year()], args.platform, args.attempts)
+    years = [args.year or _current_year()]
+    return _run(years, args.platform, args.attempts, args.accept_withdrawals)
 
 
 def _backfill(args: argparse.Namespace) -> int:
-    return _run(args.years, args.platform, args.attempts)
+    return _run(args.years, args.platform, args.attempts, args.accept_withdrawals)
 
 
-def _run(years: list[int], platforms: list[str] | None, attempts: int | None = None) -> int:
+def _run(
+    years: list[int],
+    platforms: list[str] | None,
+    attempts: int | None = None,
+    accept_withdrawals: Sequence[str] = (),
+) -> int:
+    import dagster as dg
+
+    from pipelines.late import late_records, summary_line
     from pipelines.runs import dagster_home, launch, output_paths
 
     dagster_home()
@@ -118,7 +141,12 @@ def _run(years: list[int], platforms: list[str] | None, attempts: int | None = N
     print(f"xueshi: syncing {label} from {', '.join(platforms or ['all platforms'])}", flush=True)
     started = time.monotonic()
     resources = {"platforms": {"attempts": attempts}} if attempts else None
-    outcome = launch(years, platforms, resources=resources)
+    ops: dict[str, dict[str, object]] = {
+        f"raw_{code}": {"accept_withdrawals": True}
+        for code in accept_withdrawals
+        if not platforms or code in platforms
+    }
+    outcome = launch(years, platforms, resources=resources, ops=ops)
     print(
         f"\nrun {outcome.run_id} {'succeeded' if outcome.success else 'FAILED'}"
         f" in {time.monotonic() - started:.1f} s\n"
@@ -126,6 +154,9 @@ def _run(years: list[int], platforms: list[str] | None, attempts: int | None = N
     if not outcome.summary.empty:
         print(outcome.summary.to_string())
         print()
+    late = summary_line(late_records(dg.DagsterInstance.get(), outcome.run_id))
+    if late:
+        print(late + "\n")
     for error in outcome.errors:
         print(f"error: {error}", file=sys.stderr)
     if not outcome.success:

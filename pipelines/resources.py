@@ -59,6 +59,10 @@ class Platforms(dg.ConfigurableResource):
     initial_wait_seconds: float = 0.5
     max_wait_seconds: float = 30.0
     timeout_seconds: float = 30.0
+    retry_after_ceiling_seconds: float = 300.0
+    """A 429's Retry-After is honored up to this; a longer one fails the platform."""
+    max_body_megabytes: float = 256.0
+    """A response body larger than this is refused (far more than any page or export)."""
 
     def pull(self, code: str, request: PullRequest, progress: Progress) -> Iterator[Batch]:
         retry = RetryPolicy(
@@ -66,6 +70,8 @@ class Platforms(dg.ConfigurableResource):
             initial_wait=self.initial_wait_seconds,
             max_wait=self.max_wait_seconds,
             timeout=self.timeout_seconds,
+            retry_after_ceiling=self.retry_after_ceiling_seconds,
+            max_body_bytes=int(self.max_body_megabytes * 2**20),
         )
         return pull(code, request, retry=retry, progress=progress)
 

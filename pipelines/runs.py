@@ -81,10 +81,12 @@ def launch(
     instance: dg.DagsterInstance | None = None,
     tags: dict[str, str] | None = None,
     resources: dict[str, dict[str, object]] | None = None,
+    ops: dict[str, dict[str, object]] | None = None,
 ) -> RunOutcome:
     """Run the sync job for `years` (and `platforms`, default all) in this process.
 
-    `resources` is run config per resource, e.g. `{"platforms": {"timeout_seconds": 5}}`.
+    `resources` is run config per resource, e.g. `{"platforms": {"timeout_seconds": 5}}`;
+    `ops` per step, e.g. `{"raw_yt_ytec": {"accept_withdrawals": True}}`.
     """
     from pipelines.definitions import defs
 
@@ -104,6 +106,7 @@ def launch(
         run_config={
             "loggers": {"progress": {"config": {}}},
             "resources": {name: {"config": c} for name, c in (resources or {}).items()},
+            "ops": {name: {"config": c} for name, c in (ops or {}).items()},
         },
     )
     errors = [
