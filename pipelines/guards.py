@@ -64,8 +64,9 @@ def guarded(
 ) -> Iterator[Batch]:
     """`batches`, refused with `ImplausiblePull` before the first implausible one is yielded.
 
-    `held` is how many live records the partition held before the pull (`known_keys`). Batches without records (watermark moves only)
-    are held back while nothing has come yet, so a refused empty pull moves no watermark.
+    `held` is how many live records the partition held before the pull (its `known_keys`).
+    Batches without records (watermark moves only) are held back while nothing has come yet,
+    so a refused empty pull moves no watermark.
     """
     watch_empty = not limits.accept and whole_window(spec, request) and held >= limits.empty_floor
     pending: list[Batch] = []

@@ -42,11 +42,11 @@ HUGE_BYTES = 3 * 2**20
 """The size of the `huge` body: far larger than any page or test ceiling (1 MiB)."""
 
 _BOMB = (
-    '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-    '<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
-    '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
-    '<export page="1" pages="1"><record><xm>&lol3;</xm></record></export>'
-).encode()
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+    b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
+    b'<export page="1" pages="1"><record><xm>&lol3;</xm></record></export>'
+)
 _CUT_OFF: Mapping[str, bytes] = MappingProxyType(
     {
         "yx": b'{"code":0,"msg":"ok","data":{"total":3,"pageNo":1,"pageSize":500,"list":[{"recor',
@@ -63,7 +63,7 @@ _WRONG_SHAPE: Mapping[str, bytes] = MappingProxyType(
         "lllnet": b'<export page="one" pages="two"><row><a>1</a></row></export>',
     }
 )
-_CSV_HEADERS: Mapping[str, Mapping[str, bytes]] = MappingProxyType(
+_CSV_HEADERS: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
         "zjp": {
             "missing_header": "1,张三,370902198801011234,某单位,课程,公需课,2,2022/5/3,合格,,\r\n",
@@ -130,7 +130,7 @@ def answer(family: str, kind: str) -> Answer:
     if kind == "wrong_shape":
         return Answer(_WRONG_SHAPE[family], content_type)
     if kind in {"missing_header", "changed_header"}:
-        return Answer(_CSV_HEADERS[family][kind], content_type)
+        return Answer(_CSV_HEADERS[family][kind].encode(), content_type)
     return Answer(bodies[kind], content_type)
 
 
