@@ -79,11 +79,11 @@ class ConnectorError(RuntimeError):
     """A pull failed for good; the message names the platform, the URL and a snippet."""
 
     def __init__(self, platform: str, url: str, problem: str, body: bytes | str = b"") -> None:
-        self.platform, self.url, self.problem = platform, _redact(url), problem
+        self.platform, self.url, self.problem = platform, _redact(url), mask_id_numbers(problem)
         if isinstance(body, bytes):
             body = body[:SNIPPET_CHARS].decode("utf-8", errors="replace")
-        self.snippet = ID_NUMBER.sub(_mask_match, body[:SNIPPET_CHARS])
-        message = f"[{platform}] {problem} at {self.url}"
+        self.snippet = mask_id_numbers(body[:SNIPPET_CHARS])
+        message = f"[{platform}] {self.problem} at {self.url}"
         if self.snippet:
             message += f": {self.snippet!r}"
         super().__init__(message)
@@ -109,12 +109,17 @@ class TransientError(Exception):
         self.retry_after = retry_after
 
 
-ID_NUMBER = re.compile(r"(?<!\d)(\d{6})\d{8}(\d{3}[\dXx])(?!\d)")
+ID_NUMBER = re.compile(r"(?<!\d)(\d{6})(?:\d{8}(\d{3}[\dXx])|\d{5}(\d{4}))(?![\dXx])")
+"""An 18-digit ID number (last character may be X) or an old 15-digit one, in free text."""
 
 
 def _mask_match(match: re.Match[str]) -> str:
-    """C6: an ID number in an error snippet shows as `370921********123X`."""
-    return f"{match[1]}********{match[2]}"
+    return f"{match[1]}********{match[2] or match[3]}"
+
+
+def mask_id_numbers(text: str) -> str:
+    """C6: every ID number in a message or snippet shows as `370921********123X`."""
+    return ID_NUMBER.sub(_mask_match, text)
 
 
 def _redact(url: str) -> str:

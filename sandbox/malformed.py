@@ -3,7 +3,8 @@
 `Sandbox.malform(code, kind)` makes every data request of `code` (not its login or job
 endpoints) answer with the body of `kind`, until `Sandbox.malform(code, None)`. The classes are
 the ones the issue lists; `KINDS_BY_FAMILY` says which of them mean something for a family
-(a CSV header is no question for a JSON family).
+(a CSV header is no question for a JSON family). `no_rows` is a well-formed CSV export with
+its header and nothing else, which only the plausibility guard can refuse.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from sandbox.families import CSV_NEWLINE, huaxue, zjp
 from sandbox.faults import SimulatedReset
 
 DATA_PATHS: Mapping[str, re.Pattern[str]] = MappingProxyType(
@@ -79,6 +81,14 @@ _CSV_HEADERS: Mapping[str, Mapping[str, str]] = MappingProxyType(
     }
 )
 
+_NO_ROWS: Mapping[str, str] = MappingProxyType(
+    {
+        "zjp": zjp.HEADER + CSV_NEWLINE,
+        "huaxue": "\ufeff" + huaxue.HEADER + CSV_NEWLINE,
+    }
+)
+"""Not malformed but implausible: the CSV families' header and no rows (an empty export)."""
+
 GENERIC_KINDS: tuple[str, ...] = (
     "html_200",
     "empty_body",
@@ -129,6 +139,8 @@ def answer(family: str, kind: str) -> Answer:
         return Answer(_CUT_OFF[family], content_type)
     if kind == "wrong_shape":
         return Answer(_WRONG_SHAPE[family], content_type)
+    if kind == "no_rows":
+        return Answer(_NO_ROWS[family].encode(), content_type)
     if kind in {"missing_header", "changed_header"}:
         return Answer(_CSV_HEADERS[family][kind].encode(), content_type)
     return Answer(bodies[kind], content_type)
