@@ -119,7 +119,7 @@ def raw_asset(spec: PlatformSpec) -> dg.AssetsDefinition:
         database: Database,
         platforms: Platforms,
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-        store = database.store()
+        store = database.hold_writes(context)
         pulled: dict[str, int] = {}
         watermarks: dict[str, object] = {}
         late: dict[str, int] = {}
@@ -266,7 +266,7 @@ def ledger(
     Only the people whose records changed since the last run are recomputed
     (`pipelines.refresh`); the checks read the rows this run computed and the counts of all.
     """
-    store = database.store()
+    store = database.hold_writes(context)
     refresh = refresh_outputs(store, employer_types=employer_types(), full=config.full)
     counts = store.state_counts()
     store.append_reconciliation(context.run.run_id, pd.Timestamp.now(tz=SHANGHAI), counts)
@@ -326,8 +326,10 @@ def ledger(
     description="学时登记 and 学员 XLSX per employer and year, with a manifest (PROVINCIAL.md).",
     kinds={"xlsx"},
 )
-def provincial_files(database: Database, output: ProvincialOutput) -> dg.MaterializeResult:
-    store = database.store()
+def provincial_files(
+    context: dg.AssetExecutionContext, database: Database, output: ProvincialOutput
+) -> dg.MaterializeResult:
+    store = database.hold_writes(context)
 
     def read(years: Sequence[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
         listed = ", ".join(str(int(y)) for y in years)

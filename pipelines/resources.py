@@ -15,6 +15,7 @@ from pydantic import PrivateAttr
 
 from connectors.core import Batch, Progress, PullRequest, RetryPolicy
 from connectors.pull import pull
+from pipelines.locks import WAIT_SECONDS, acquire
 from pipelines.store import Store, default_database_url
 
 
@@ -32,6 +33,8 @@ class Database(dg.ConfigurableResource):
     """
 
     url: str = ""
+    lock_wait_seconds: float = WAIT_SECONDS
+    """How long a run's writing step waits for another run's writes before it refuses."""
     _store: Store | None = PrivateAttr(default=None)
 
     def resolved_url(self) -> str:
@@ -50,6 +53,19 @@ class Database(dg.ConfigurableResource):
         if self._store is None:
             self.setup_for_execution(dg.build_init_resource_context())
         return self._store
+
+    def hold_writes(self, context: dg.AssetExecutionContext) -> Store:
+        """The store, once this run holds the write lease (`pipelines.locks`): two runs never
+        interleave their writes."""
+        instance = context.instance
+
+        def finished(run_id: str) -> bool:
+            run = instance.get_run_by_id(run_id)
+            return run is not None and run.is_finished
+
+        store = self.store()
+        acquire(store, context.run.run_id, finished=finished, wait_seconds=self.lock_wait_seconds)
+        return store
 
 
 class Platforms(dg.ConfigurableResource):

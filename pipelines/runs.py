@@ -14,6 +14,7 @@ import pandas as pd
 from dagster._utils.error import SerializableErrorInfo
 from sqlalchemy import make_url
 
+from pipelines.locks import release
 from pipelines.resources import Database, ProvincialOutput, data_dir
 from pipelines.store import Store
 
@@ -120,7 +121,18 @@ def launch(
         if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
         and not (check := event.asset_check_evaluation_data).passed
     ]
+    release_writes(result.run_id)
     return RunOutcome(result.run_id, result.success, errors, summary(result.run_id))
+
+
+def release_writes(run_id: str) -> None:
+    """Give back the write lease `run_id` took (`pipelines.locks`), now that it has ended."""
+    store = Store.from_url(Database().resolved_url())
+    try:
+        store.migrate()
+        release(store, run_id)
+    finally:
+        store.dispose()
 
 
 def root_cause(error: SerializableErrorInfo) -> str:

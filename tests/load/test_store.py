@@ -98,7 +98,7 @@ def test_migrate_on_an_existing_database_keeps_its_rows(database_url: str) -> No
     assert_same_tables(before, tables(store))
     with store.engine.connect() as conn:
         assert (
-            conn.execute(text("SELECT version_num FROM xueshi_schema_version")).scalar() == "0002"
+            conn.execute(text("SELECT version_num FROM xueshi_schema_version")).scalar() == "0005"
         )
     store.dispose()
 
