@@ -16,6 +16,7 @@ import pandas as pd
 from connectors.core import Batch, PlatformSpec, PullRequest
 from connectors.specs import load_specs
 from pipelines import checks, validation
+from pipelines.crash import crash_point
 from pipelines.guards import EMPTY_FLOOR, WITHDRAWAL_SHARE, Limits, guarded
 from pipelines.late import (
     LATE_METADATA,
@@ -145,6 +146,7 @@ def raw_asset(spec: PlatformSpec) -> dg.AssetsDefinition:
                 limits=config.limits(),
             )
             for batch in batches:
+                crash_point("pull")
                 store.store_batch(spec.code, year, batch.records, batch.watermark)
                 stored.append(batch.records[list(RAW_KEY_COLUMNS)])
                 keys.append(batch.records.loc[~batch.records["withdrawn"], "source_key"])

@@ -15,6 +15,7 @@ from pydantic import PrivateAttr
 
 from connectors.core import Batch, Progress, PullRequest, RetryPolicy
 from connectors.pull import pull
+from pipelines.crash import store_progress
 from pipelines.locks import WAIT_SECONDS, acquire
 from pipelines.store import Store, default_database_url
 
@@ -41,7 +42,7 @@ class Database(dg.ConfigurableResource):
         return self.url or os.environ.get("XUESHI_DATABASE_URL") or default_database_url()
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._store = Store.from_url(self.resolved_url())
+        self._store = Store.from_url(self.resolved_url(), progress=store_progress)
         self._store.migrate()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
