@@ -61,7 +61,12 @@ def run(served: Sandbox, root: Path, database_url: str, **extra: str) -> subproc
 
 
 def finished(process: subprocess.Popen[str]) -> int:
-    _, err = process.communicate(timeout=600)
+    try:
+        _, err = process.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
     assert process.returncode in (0, EXIT_CODE, -signal.SIGKILL), err[-2000:]
     return process.returncode
 
