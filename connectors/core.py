@@ -285,7 +285,7 @@ class PlatformClient:
             raise ConnectorError(
                 self.platform,
                 str(exc.request.url) if exc.request else self.settings.base_url + url,
-                f"{type(exc).__name__} after {self.retry.attempts} attempts",
+                f"{type(exc).__name__} after {self.retry.attempts} attempts ({exc})",
             ) from exc
 
     def _read_bounded(self, response: httpx.Response) -> None:

@@ -76,7 +76,7 @@ def test_a_faulty_sync_leaks_no_id_number_of_the_data(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert len(data_ids) > 500
+    assert len(data_ids) > 50
     checkout = checkout_files()
     monkeypatch.setenv("XUESHI_DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
     monkeypatch.setenv("XUESHI_DATA_DIR", str(tmp_path / "data"))
