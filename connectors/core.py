@@ -79,11 +79,11 @@ class ConnectorError(RuntimeError):
     """A pull failed for good; the message names the platform, the URL and a snippet."""
 
     def __init__(self, platform: str, url: str, problem: str, body: bytes | str = b"") -> None:
-        self.platform, self.url, self.problem = platform, _redact(url), problem
+        self.platform, self.url, self.problem = platform, _redact(url), mask_id_numbers(problem)
         if isinstance(body, bytes):
             body = body[:SNIPPET_CHARS].decode("utf-8", errors="replace")
-        self.snippet = ID_NUMBER.sub(_mask_match, body[:SNIPPET_CHARS])
-        message = f"[{platform}] {problem} at {self.url}"
+        self.snippet = mask_id_numbers(body[:SNIPPET_CHARS])
+        message = f"[{platform}] {self.problem} at {self.url}"
         if self.snippet:
             message += f": {self.snippet!r}"
         super().__init__(message)
@@ -109,12 +109,17 @@ class TransientError(Exception):
         self.retry_after = retry_after
 
 
-ID_NUMBER = re.compile(r"(?<!\d)(\d{6})\d{8}(\d{3}[\dXx])(?!\d)")
+ID_NUMBER = re.compile(r"(?<!\d)(\d{6})(?:\d{8}(\d{3}[\dXx])|\d{5}(\d{4}))(?![\dXx])")
+"""An 18-digit ID number (last character may be X) or an old 15-digit one, in free text."""
 
 
 def _mask_match(match: re.Match[str]) -> str:
-    """C6: an ID number in an error snippet shows as `370921********123X`."""
-    return f"{match[1]}********{match[2]}"
+    return f"{match[1]}********{match[2] or match[3]}"
+
+
+def mask_id_numbers(text: str) -> str:
+    """C6: every ID number in a message or snippet shows as `370921********123X`."""
+    return ID_NUMBER.sub(_mask_match, text)
 
 
 def _redact(url: str) -> str:
@@ -132,12 +137,17 @@ def _redact(url: str) -> str:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with jitter; 429 waits its Retry-After (capped by max_wait)."""
+    """Exponential backoff with jitter, capped by `max_wait`; a 429 waits its Retry-After as
+    PLATFORMS.md says, up to `retry_after_ceiling` (a longer one fails the platform).
+    `max_body_bytes` bounds one response body: a platform answering with far more than any
+    page or export is refused before its body fills the memory."""
 
     attempts: int = 8
     initial_wait: float = 0.5
     max_wait: float = 30.0
     timeout: float = 30.0
+    retry_after_ceiling: float = 300.0
+    max_body_bytes: int = 256 * 2**20
 
 
 FAST_RETRIES = RetryPolicy(attempts=8, initial_wait=0.01, max_wait=2.0, timeout=5.0)
@@ -217,7 +227,18 @@ class PlatformClient:
         elif isinstance(exc, TransientError):
             hinted = exc.retry_after
         if hinted is not None:
-            return min(hinted, self.retry.max_wait)
+            if hinted > self.retry.retry_after_ceiling:
+                url = self.settings.base_url
+                if isinstance(exc, _RetryableResponse):
+                    url = str(exc.response.request.url)
+                raise ConnectorError(
+                    self.platform,
+                    url,
+                    f"asked to wait {hinted:g} s before retrying (Retry-After), longer than the "
+                    f"{self.retry.retry_after_ceiling:g} s ceiling (Platforms "
+                    f"retry_after_ceiling_seconds)",
+                )
+            return hinted
         backoff = self.retry.initial_wait * 2 ** (state.attempt_number - 1)
         return min(self.retry.max_wait, backoff + random.uniform(0, self.retry.initial_wait))
 
@@ -245,9 +266,9 @@ class PlatformClient:
 
         def once() -> httpx.Response:
             self.requests += 1
-            response = self._http.request(method, url, **kwargs)
+            with self._http.stream(method, url, **kwargs) as response:
+                self._read_bounded(response)
             if response.status_code in RETRYABLE_STATUS or response.status_code == 429:
-                response.read()
                 raise _RetryableResponse(response)
             return response
 
@@ -264,8 +285,29 @@ class PlatformClient:
             raise ConnectorError(
                 self.platform,
                 str(exc.request.url) if exc.request else self.settings.base_url + url,
-                f"{type(exc).__name__} after {self.retry.attempts} attempts",
+                f"{type(exc).__name__} after {self.retry.attempts} attempts ({exc})",
             ) from exc
+
+    def _read_bounded(self, response: httpx.Response) -> None:
+        """Read the body, refusing one longer than `max_body_bytes` before it is all in memory."""
+        limit = self.retry.max_body_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise self._too_large(response, f"declares {int(declared)} bytes")
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > limit:
+                raise self._too_large(response, f"ran past {limit} bytes")
+        response._content = bytes(body)  # what `Response.read()` leaves, read within the bound
+
+    def _too_large(self, response: httpx.Response, seen: str) -> ContractError:
+        return ContractError(
+            self.platform,
+            str(response.request.url),
+            f"response body {seen}, more than the {self.retry.max_body_bytes} bytes any page "
+            f"or export may hold (Platforms max_body_megabytes)",
+        )
 
     def fail(self, response: httpx.Response, problem: str) -> ContractError:
         """A ContractError for `response`, to raise from an engine."""

@@ -19,12 +19,22 @@ import pandas as pd
 from connectors.core import Batch, PlatformSpec, PullRequest
 from connectors.specs import load_specs
 from pipelines import checks, validation
+from pipelines.crash import crash_point
 from pipelines.forms import (
     RESULT_LEDGER_COLUMNS,
     load_year,
     read_year_register,
     unit_cities,
     update_results,
+)
+from pipelines.guards import EMPTY_FLOOR, WITHDRAWAL_SHARE, Limits, guarded
+from pipelines.late import (
+    LATE_METADATA,
+    SNAPSHOT_FAMILY,
+    counts_late,
+    missed,
+    repulls_whole,
+    without_update_times,
 )
 from pipelines.metadata import markdown_table, masked_preview, table_schema
 from pipelines.provincial import update_provincial
@@ -92,6 +102,20 @@ def _joined(batches: list[Batch]) -> Batch:
     return Batch(records, batches[-1].watermark)
 
 
+class RawConfig(dg.Config):
+    """Run config of a raw step: the plausibility limits of `pipelines.guards`."""
+
+    accept_withdrawals: bool = False
+    """Store a pull the guard would refuse (a mass withdrawal or an empty export), on purpose."""
+    withdrawal_share: float = WITHDRAWAL_SHARE
+    """The share of a partition's records a full snapshot may withdraw."""
+    empty_floor: int = EMPTY_FLOOR
+    """A whole-window pull may come back empty only where fewer records than this were held."""
+
+    def limits(self) -> Limits:
+        return Limits(self.withdrawal_share, self.empty_floor, self.accept_withdrawals)
+
+
 def raw_asset(spec: PlatformSpec) -> dg.AssetsDefinition:
     """One platform's records, pulled by year; each batch is stored with its watermark."""
 
@@ -111,34 +135,55 @@ def raw_asset(spec: PlatformSpec) -> dg.AssetsDefinition:
         },
     )
     def _raw(
-        context: dg.AssetExecutionContext, database: Database, platforms: Platforms
+        context: dg.AssetExecutionContext,
+        config: RawConfig,
+        database: Database,
+        platforms: Platforms,
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-        store = database.store()
+        store = database.hold_writes(context)
         pulled: dict[str, int] = {}
         watermarks: dict[str, object] = {}
+        late: dict[str, int] = {}
         last = pd.DataFrame(columns=list(RAW_DTYPES))
         stored: list[pd.DataFrame] = []
+        this_year = current_year()
         for key in context.partition_keys:
             year = int(key)
+            known = store.known_keys(spec.code, year)
+            whole = repulls_whole(spec, year, this_year)
             request = PullRequest.for_year(
                 year,
-                watermark=store.watermark(spec.code, year),
-                known_keys=store.known_keys(spec.code, year),
+                watermark=None if whole else store.watermark(spec.code, year),
+                known_keys=known,
             )
             pulled[key] = 0
-            for batch in coalesce(platforms.pull(spec.code, request, progress=context.log.info)):
+            keys: list[pd.Series] = []
+            batches = guarded(
+                spec,
+                request,
+                coalesce(platforms.pull(spec.code, request, progress=context.log.info)),
+                held=len(known),
+                limits=config.limits(),
+            )
+            for batch in batches:
+                crash_point("pull")
                 store.store_batch(spec.code, year, batch.records, batch.watermark)
                 stored.append(batch.records[list(RAW_KEY_COLUMNS)])
+                keys.append(batch.records.loc[~batch.records["withdrawn"], "source_key"])
                 pulled[key] += len(batch.records)
                 watermarks[key] = dict(batch.watermark)
                 if len(batch.records):
                     last = batch.records
             context.log.info(f"{spec.code} {key}: {pulled[key]} records stored")
+            if known and counts_late(spec, year, this_year):
+                late[key] = missed(pd.concat(keys) if keys else [], known)
+                context.log.info(f"{spec.code} {key}: {late[key]} late records the nights missed")
         yield dg.MaterializeResult(
             metadata={
                 "records_pulled": sum(pulled.values()),
                 "records_by_year": pulled,
                 "watermarks": watermarks,
+                LATE_METADATA: late,
                 "preview": dg.MetadataValue.md(masked_preview(last, ("raw_id",))),
             }
         )
@@ -304,7 +349,7 @@ def ledger_plan(
 ) -> Iterator[dg.Output | dg.DynamicOutput]:
     """Decide between a full and an incremental refresh, and deal the shards out to steps."""
     fingerprint = rules_fingerprint(employer_types=employer_types())
-    store = database.store()
+    store = database.hold_writes(context)
     plan = plan_refresh(store, fingerprint, full=config.full, shard_count=config.shards or None)
     context.log.info(
         f"ledger: {plan.mode} refresh of batches {plan.batches[0]}..{plan.batches[1]}, "
@@ -324,7 +369,7 @@ def ledger_plan(
 def ledger_part(context: dg.OpExecutionContext, database: Database, work: LedgerWork) -> int:
     """Recompute this step's shards one at a time (memory: one shard), or the night's people;
     keep each part's counts and validations in the database for the checks."""
-    store = database.store()
+    store = database.hold_writes(context)
     types = employer_types()
     if not work.shards:
         refresh = refresh_changes(store, work.plan, employer_types=types)
@@ -371,7 +416,7 @@ def ledger_finish(
     context: dg.OpExecutionContext, database: Database, plan: RefreshPlan, parts: list[int]
 ) -> Iterator[dg.Output]:
     """Close the refresh (a full one records its state only now), count D4 in SQL and report."""
-    store = database.store()
+    store = database.hold_writes(context)
     if plan.mode == "full":
         store.finish_full(plan.state)
     counts = store.state_counts()
@@ -495,8 +540,10 @@ def ledger_checks(
     description="学时登记 and 学员 XLSX per employer and year, with a manifest (PROVINCIAL.md).",
     kinds={"xlsx"},
 )
-def provincial_files(database: Database, output: ProvincialOutput) -> dg.MaterializeResult:
-    store = database.store()
+def provincial_files(
+    context: dg.AssetExecutionContext, database: Database, output: ProvincialOutput
+) -> dg.MaterializeResult:
+    store = database.hold_writes(context)
     manifest = update_provincial(store, output.path(), store.output_years())
     return dg.MaterializeResult(
         metadata={
@@ -570,3 +617,30 @@ def nightly_sync(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Every night at 02:00 Beijing time, the current year from every platform."""
     year = context.scheduled_execution_time.astimezone(SHANGHAI).year
     return dg.RunRequest(partition_key=str(year))
+
+
+late_records_job = dg.define_asset_job(
+    "late_records",
+    selection=dg.AssetSelection.assets(
+        *(
+            f"raw_{spec.code}"
+            for spec in load_specs().values()
+            if without_update_times(spec) or spec.family == SNAPSHOT_FAMILY
+        )
+    )
+    | dg.AssetSelection.assets("completion", "hours_bank", "reconciliation", provincial_files),
+    description="Pull every ended year whole from the platforms without update times and the "
+    "snapshot family, and count the late records the nights missed.",
+)
+
+
+@dg.schedule(job=late_records_job, cron_schedule="0 3 1 * *", execution_timezone="Asia/Shanghai")
+def monthly_late_records(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """On the 1st of every month at 03:00 Beijing time, every ended year as one run."""
+    year = context.scheduled_execution_time.astimezone(SHANGHAI).year
+    return dg.RunRequest(
+        tags={
+            "dagster/asset_partition_range_start": str(FIRST_YEAR),
+            "dagster/asset_partition_range_end": str(year - 1),
+        }
+    )

@@ -60,6 +60,18 @@ def _source(text: str) -> str:
     return _code(text, SOURCE_CODES)
 
 
+def _accept_withdrawals(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--accept-withdrawals",
+        type=_platform,
+        action="append",
+        default=[],
+        metavar="PLATFORM",
+        help="store this platform's pull even if it withdraws more than 20%% of the records "
+        "held or returns nothing where thousands were (repeatable)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(prog="xueshi", description=__doc__)
     cli.add_argument(
@@ -78,10 +90,12 @@ def parser() -> argparse.ArgumentParser:
     sync = commands.add_parser("sync", help="pull, process and load one year")
     sync.add_argument("--year", type=_year, default=None, help="default: the current year")
     sync.add_argument("--platform", type=_source, action="append", help="repeatable")
+    _accept_withdrawals(sync)
 
     backfill = commands.add_parser("backfill", help="the same over a range of years, as one run")
     backfill.add_argument("--years", type=_years, required=True, help="e.g. 2018-2021")
     backfill.add_argument("--platform", type=_source, action="append", help="repeatable")
+    _accept_withdrawals(backfill)
 
     pull = commands.add_parser("pull", help="pull one platform's year into a Parquet file")
     pull.add_argument("--platform", type=_platform, required=True)
@@ -160,6 +174,7 @@ def _run(years: list[int], args: argparse.Namespace) -> int:
     import dagster as dg
     from dagster._core.utils import make_new_run_id
 
+    from pipelines.late import late_records, summary_line
     from pipelines.progress import follow
     from pipelines.runs import dagster_home, launch, output_paths
 
@@ -170,9 +185,16 @@ def _run(years: list[int], args: argparse.Namespace) -> int:
         print(f"xueshi: syncing {label} from {', '.join(platforms or ['all platforms'])}")
     started = time.monotonic()
     resources = {"platforms": {"attempts": args.attempts}} if args.attempts else None
+    ops: dict[str, dict[str, object]] = {
+        f"raw_{code}": {"accept_withdrawals": True}
+        for code in args.accept_withdrawals
+        if not platforms or code in platforms
+    }
     instance, run_id = dg.DagsterInstance.get(), make_new_run_id()
     with follow(instance, run_id, years=years, out=sys.stdout, log_path=args.log, mode=args.mode):
-        outcome = launch(years, platforms, instance=instance, resources=resources, run_id=run_id)
+        outcome = launch(
+            years, platforms, instance=instance, resources=resources, run_id=run_id, ops=ops
+        )
     print(
         f"\nrun {outcome.run_id} {'succeeded' if outcome.success else 'FAILED'}"
         f" in {time.monotonic() - started:.1f} s\n"
@@ -182,6 +204,9 @@ def _run(years: list[int], args: argparse.Namespace) -> int:
         print()
     for file, reason in _refused_forms(outcome.run_id).items():
         print(f"forms: {file}.xlsx refused: {reason}")
+    late = summary_line(late_records(instance, outcome.run_id))
+    if late:
+        print(late + "\n")
     for error in outcome.errors:
         print(f"error: {error}", file=sys.stderr)
     if not outcome.success:

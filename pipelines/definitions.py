@@ -7,8 +7,10 @@ import dagster as dg
 from pipelines.answer_assets import compliance_report, title_eligibility_asset
 from pipelines.assets import (
     form_results,
+    late_records_job,
     ledger,
     ledger_checks,
+    monthly_late_records,
     nightly_sync,
     provincial_files,
     raw_assets,
@@ -27,8 +29,8 @@ defs = dg.Definitions(
         compliance_report,
     ],
     asset_checks=[ledger_checks],
-    jobs=[sync_job],
-    schedules=[nightly_sync],
+    jobs=[sync_job, late_records_job],
+    schedules=[nightly_sync, monthly_late_records],
     loggers={"progress": progress_logger},
     resources={
         "database": Database(),

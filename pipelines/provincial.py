@@ -63,6 +63,7 @@ import pyarrow.compute as pc
 import xlsxwriter
 
 from connectors.core import PlatformSpec
+from pipelines.crash import crash_point
 from schemas.platforms import FORMS, PLATFORMS
 
 HOURS_HEADER: tuple[str, ...] = (
@@ -631,6 +632,7 @@ def _write_files(folder: Path, planned: Sequence[_Planned]) -> dict[Path, tuple[
             list(pool.map(_fsync, [t for t, _ in temporaries]))
         for temporary, path in temporaries:
             os.replace(temporary, path)
+            crash_point("files")
         temporaries.clear()
     finally:
         for temporary, _ in temporaries:
@@ -991,6 +993,7 @@ def _write_manifest(
     try:
         temporary.write_text(text, encoding="utf-8")
         _fsync(temporary)
+        crash_point("manifest")
         os.replace(temporary, path)
         _fsync(folder)
     finally:
@@ -999,7 +1002,10 @@ def _write_manifest(
 
 
 def _remove_stale(folder: Path, keep: set[Path]) -> None:
-    """Remove the files of the year's kind folders that its manifest does not list."""
+    """Remove the files of the year's kind folders that its manifest does not list, and
+    manifests a crash left under their temporary names."""
+    for leftover in folder.glob(".manifest.*.tmp"):
+        leftover.unlink(missing_ok=True)
     for kind in (HOURS, LEARNERS):
         for name in _sizes(folder / kind):
             if folder / kind / name not in keep:

@@ -15,6 +15,8 @@ from pydantic import PrivateAttr
 
 from connectors.core import Batch, Progress, PullRequest, RetryPolicy
 from connectors.pull import pull
+from pipelines.crash import store_progress
+from pipelines.locks import WAIT_SECONDS, acquire
 from pipelines.store import Store, default_database_url
 
 
@@ -32,13 +34,15 @@ class Database(dg.ConfigurableResource):
     """
 
     url: str = ""
+    lock_wait_seconds: float = WAIT_SECONDS
+    """How long a run's writing step waits for another run's writes before it refuses."""
     _store: Store | None = PrivateAttr(default=None)
 
     def resolved_url(self) -> str:
         return self.url or os.environ.get("XUESHI_DATABASE_URL") or default_database_url()
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._store = Store.from_url(self.resolved_url())
+        self._store = Store.from_url(self.resolved_url(), progress=store_progress)
         self._store.migrate()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
@@ -51,6 +55,19 @@ class Database(dg.ConfigurableResource):
             self.setup_for_execution(dg.build_init_resource_context())
         return self._store
 
+    def hold_writes(self, context: dg.OpExecutionContext) -> Store:
+        """The store, once this run holds the write lease (`pipelines.locks`): two runs never
+        interleave their writes."""
+        instance = context.instance
+
+        def finished(run_id: str) -> bool:
+            run = instance.get_run_by_id(run_id)
+            return run is not None and run.is_finished
+
+        store = self.store()
+        acquire(store, context.run.run_id, finished=finished, wait_seconds=self.lock_wait_seconds)
+        return store
+
 
 class Platforms(dg.ConfigurableResource):
     """HTTP access to the ten platforms; their URLs and credentials come from `XUESHI_<CODE>_*`."""
@@ -59,6 +76,10 @@ class Platforms(dg.ConfigurableResource):
     initial_wait_seconds: float = 0.5
     max_wait_seconds: float = 30.0
     timeout_seconds: float = 30.0
+    retry_after_ceiling_seconds: float = 300.0
+    """A 429's Retry-After is honored up to this; a longer one fails the platform."""
+    max_body_megabytes: float = 256.0
+    """A response body larger than this is refused (far more than any page or export)."""
 
     def pull(self, code: str, request: PullRequest, progress: Progress) -> Iterator[Batch]:
         retry = RetryPolicy(
@@ -66,6 +87,8 @@ class Platforms(dg.ConfigurableResource):
             initial_wait=self.initial_wait_seconds,
             max_wait=self.max_wait_seconds,
             timeout=self.timeout_seconds,
+            retry_after_ceiling=self.retry_after_ceiling_seconds,
+            max_body_bytes=int(self.max_body_megabytes * 2**20),
         )
         return pull(code, request, retry=retry, progress=progress)
 

@@ -14,6 +14,7 @@ from dagster._core.execution.api import execute_run
 from dagster._utils.error import SerializableErrorInfo
 from sqlalchemy import make_url
 
+from pipelines.locks import release
 from pipelines.resources import Database, ProvincialOutput, data_dir
 from pipelines.store import Store
 
@@ -94,6 +95,7 @@ def launch(
     resources: dict[str, dict[str, object]] | None = None,
     executor: str | None = None,
     run_id: str | None = None,
+    ops: dict[str, dict[str, object]] | None = None,
 ) -> RunOutcome:
     """Run the sync job for `years` (and `platforms`, default all) with `executor` (default
     `executor_name()`): in this process, or each step in its own process (multiprocess; the
@@ -101,7 +103,8 @@ def launch(
     from the UI would. An ephemeral instance always runs in this process.
 
     `resources` is run config per resource, e.g. `{"platforms": {"timeout_seconds": 5}}`;
-    `run_id` lets a caller follow the run's events while it runs (`pipelines.progress`).
+    `run_id` lets a caller follow the run's events while it runs (`pipelines.progress`);
+    `ops` is config per step, e.g. `{"raw_yt_ytec": {"accept_withdrawals": True}}`.
     """
     from pipelines.definitions import defs, sync_job
 
@@ -116,6 +119,7 @@ def launch(
     run_config: dict[str, object] = {
         "loggers": {"progress": {"config": {}}},
         "resources": {name: {"config": c} for name, c in (resources or {}).items()},
+        "ops": {name: {"config": c} for name, c in (ops or {}).items()},
     }
     if executor == "in_process" or instance.is_ephemeral:
         result = defs.resolve_job_def("sync").execute_in_process(
@@ -158,7 +162,18 @@ def launch(
         if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
         and not (check := event.asset_check_evaluation_data).passed
     ]
+    release_writes(run_id)
     return RunOutcome(run_id, success, errors, summary(run_id))
+
+
+def release_writes(run_id: str) -> None:
+    """Give back the write lease `run_id` took (`pipelines.locks`), now that it has ended."""
+    store = Store.from_url(Database().resolved_url())
+    try:
+        store.migrate()
+        release(store, run_id)
+    finally:
+        store.dispose()
 
 
 def root_cause(error: SerializableErrorInfo) -> str:

@@ -33,6 +33,7 @@ from sandbox.families import (
     zjp,
 )
 from sandbox.faults import FaultMiddleware, FaultPlan, Faults, QuietResets
+from sandbox.malformed import MalformedMiddleware
 from schemas.platforms import PLATFORMS
 
 FAMILIES: MappingProxyType[str, Callable[[Context], list[Route]]] = MappingProxyType(
@@ -49,12 +50,19 @@ FAMILIES: MappingProxyType[str, Callable[[Context], list[Route]]] = MappingProxy
 STARTUP_SECONDS = 10.0
 
 
-def build_app(contexts: Iterable[Context]) -> Starlette:
-    """One Starlette app with each platform's routes mounted at `/<code>` behind its faults."""
+def build_app(contexts: Iterable[Context], malformed: dict[str, str] | None = None) -> Starlette:
+    """One Starlette app with each platform's routes mounted at `/<code>` behind its faults
+    (and, outermost, the malformed answers `malformed` switches on per platform)."""
+    malformed = {} if malformed is None else malformed
     mounts = [
         Mount(
             f"/{ctx.code}",
-            app=FaultMiddleware(Router(FAMILIES[PLATFORMS[ctx.code].family](ctx)), ctx.plan),
+            app=MalformedMiddleware(
+                FaultMiddleware(Router(FAMILIES[PLATFORMS[ctx.code].family](ctx)), ctx.plan),
+                ctx.code,
+                PLATFORMS[ctx.code].family,
+                malformed,
+            ),
         )
         for ctx in contexts
     ]
@@ -97,7 +105,8 @@ class Sandbox:
             )
             for code in PLATFORMS
         }
-        self.app = build_app(self.contexts.values())
+        self._malformed: dict[str, str] = {}
+        self.app = build_app(self.contexts.values(), self._malformed)
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -193,6 +202,14 @@ class Sandbox:
     def exports(self) -> str:
         """`export NAME=value` lines a shell can source or eval."""
         return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in self.env().items())
+
+    def malform(self, code: str, kind: str | None) -> None:
+        """Answer `code`'s data requests with malformed class `kind` (sandbox/malformed.py);
+        None restores its real answers."""
+        if kind is None:
+            self._malformed.pop(code, None)
+        else:
+            self._malformed[code] = kind
 
     def advance(self) -> int:
         """Move every platform to the dataset's next epoch; returns it."""

@@ -203,4 +203,17 @@ pipeline_state = Table(
 """`raw`: the last batch number given out; `ledger`: the last one folded into the outputs, and
 the fingerprint of the rules that computed them (a different fingerprint means a full run)."""
 
+run_lease = Table(
+    "run_lease",
+    metadata,
+    Column("name", Text(), primary_key=True),
+    Column("run_id", Text(), nullable=False),
+    Column("host", Text(), nullable=False),
+    Column("pid", Integer(), nullable=False),
+    Column("acquired_at", UtcDateTime(), nullable=False),
+    Column("renewed_at", UtcDateTime(), nullable=False),
+)
+"""Which run may write (`pipelines.locks`): one row, `writes`, held by a run id and the process
+that runs it, until the run ends or its process is gone."""
+
 TABLES: dict[str, Table] = dict(metadata.tables)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
+from pipelines.refresh import refresh_outputs
 from pipelines.rules import RulesResult, apply_rules
 from pipelines.store import Store
 from sandbox.generator import Dataset, Truth, generate
@@ -24,21 +25,25 @@ def truth(dataset: Dataset) -> Truth:
 
 
 @pytest.fixture(scope="session")
-def result(dataset: Dataset) -> RulesResult:
+def raw(dataset: Dataset) -> pd.DataFrame:
     records = dataset.records.loc[dataset.records["epoch"].eq(0)]  # as the truth's epoch 0
     pulled = pd.Timestamp("2026-01-01", tz=TZ) + pd.to_timedelta(range(len(records)), unit="us")
-    raw = records.assign(pulled_at=pulled, payload="{}")[list(RAW_COLUMNS)]
+    return records.assign(pulled_at=pulled, payload="{}")[list(RAW_COLUMNS)]
+
+
+@pytest.fixture(scope="session")
+def result(raw: pd.DataFrame) -> RulesResult:
     return apply_rules(raw, as_of=pd.Timestamp.now(tz=TZ))
 
 
 @pytest.fixture
-def store(
-    database_url: str, result: RulesResult, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Store]:
-    """The outputs loaded into the database `XUESHI_DATABASE_URL` now names."""
+def store(database_url: str, raw: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    """The records stored and refreshed in the database `XUESHI_DATABASE_URL` now names."""
     monkeypatch.setenv("XUESHI_DATABASE_URL", database_url)
     loaded = Store.from_url(database_url)
     loaded.migrate()
-    loaded.replace_outputs(result.completion, result.hours_bank, result.name_conflicts)
+    for (platform, year), batch in raw.groupby(["platform", "pull_year"]):
+        loaded.store_batch(str(platform), int(year), batch, {"done": True})
+    refresh_outputs(loaded, full=True)
     yield loaded
     loaded.dispose()

@@ -1,0 +1,137 @@
+"""`kill -9` of a sync at any moment, then the same command again, gives the same database
+and files as an uninterrupted run.
+
+Black-box: `xueshi sync` runs as a subprocess against the sandbox, dies at a fault-injection
+point (pipelines/crash.py) or at a seeded random time, and is run again; then the compared
+tables (without the columns that only say when) and the provincial files (cells, manifests
+without hashes and sources) must equal those of one uninterrupted run on a fresh database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipelines.crash import CRASH_AT, EXIT_CODE
+from sandbox.server import Sandbox
+from tests.trust.conftest import assert_same_tables, files, tables
+
+pytestmark = pytest.mark.slow
+
+COMMAND = ["sync", "--year", "2022", "--platform", "ta_zjp", "--platform", "yt_ytec"]
+POINTS = [
+    "pull#2",  # a pulled batch not stored yet
+    "store:raw_record#2",  # between a batch and its watermark, inside their transaction
+    "store:completion",  # inside the ledger replace
+    "files#2",  # between two provincial files being put in place
+    "manifest",  # files in place, the manifest not yet
+]
+SEED = 13
+RANDOM_KILLS = 1
+VOLATILE_MANIFEST = frozenset({"sha256", "digest", "bytes", "source"})
+_reference: dict[str, object] = {}
+
+
+def run(served: Sandbox, root: Path, database_url: str, **extra: str) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        **served.env(),
+        "XUESHI_DATABASE_URL": database_url,
+        "XUESHI_DATA_DIR": str(root / "data"),
+        "XUESHI_OUTPUT_DIR": str(root / "out"),
+        "DAGSTER_HOME": str(root / "dagster_home"),
+        **extra,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", *COMMAND],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finished(process: subprocess.Popen[str]) -> int:
+    try:
+        _, err = process.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    assert process.returncode in (0, EXIT_CODE, -signal.SIGKILL), err[-2000:]
+    return process.returncode
+
+
+def picture(root: Path, database_url: str) -> tuple[dict[str, pd.DataFrame], dict[str, object]]:
+    """What a run leaves: the compared tables and the files, manifests without hashes."""
+    found = files(root / "out")
+    for path in [p for p in found if p.endswith("manifest.json")]:
+        manifest = json.loads((root / "out" / "provincial" / path).read_text("utf-8"))
+        manifest.pop("source", None)
+        for entry in manifest.get("files", []):
+            for key in VOLATILE_MANIFEST:
+                entry.pop(key, None)
+        found[path] = manifest
+    return tables(database_url), found
+
+
+@pytest.fixture
+def reference(served: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """One uninterrupted run on a fresh SQLite database (tables do not depend on the engine),
+    and how long it took."""
+    if not _reference:
+        root = tmp_path_factory.mktemp("reference")
+        url = f"sqlite:///{root / 'x.db'}"
+        started = time.monotonic()
+        assert finished(run(served, root, url)) == 0
+        _reference["seconds"] = time.monotonic() - started
+        _reference["picture"] = picture(root, url)
+    return _reference
+
+
+def assert_converged(root: Path, database_url: str, reference: dict[str, object]) -> None:
+    expected_tables, expected_files = reference["picture"]
+    actual_tables, actual_files = picture(root, database_url)
+    assert_same_tables(actual_tables, expected_tables)
+    assert actual_files == expected_files
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_a_run_killed_at_a_fault_point_converges_when_run_again(
+    point: str,
+    served: Sandbox,
+    reference: dict[str, object],
+    tmp_path: Path,
+    database_url: str,
+) -> None:
+    assert finished(run(served, tmp_path, database_url, **{CRASH_AT: point})) == EXIT_CODE
+    assert finished(run(served, tmp_path, database_url)) == 0
+    assert_converged(tmp_path, database_url, reference)
+
+
+@pytest.mark.parametrize("kill", range(RANDOM_KILLS))
+def test_a_run_killed_at_a_seeded_random_moment_converges_when_run_again(
+    kill: int,
+    served: Sandbox,
+    reference: dict[str, object],
+    tmp_path: Path,
+    database_url: str,
+) -> None:
+    delay = random.Random(SEED + kill).uniform(2.0, float(reference["seconds"]))
+    process = run(served, tmp_path, database_url)
+    try:
+        process.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGKILL)
+    finished(process)
+    assert finished(run(served, tmp_path, database_url)) == 0
+    assert_converged(tmp_path, database_url, reference)
