@@ -1,4 +1,5 @@
-"""Shared fixtures: a database URL for each engine the project supports (SQLite and PostgreSQL)."""
+"""Shared fixtures: a database URL, and an empty store, for each engine the project supports
+(SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+
+from pipelines.store import Store
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "XUESHI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -60,3 +63,12 @@ def sqlite_url(tmp_path) -> str:
 def database_url(request: pytest.FixtureRequest) -> str:
     """Run the test once on SQLite and once on PostgreSQL."""
     return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    """An empty, migrated store on each engine."""
+    opened = Store.from_url(database_url)
+    opened.migrate()
+    yield opened
+    opened.dispose()

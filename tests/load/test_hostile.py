@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
@@ -41,14 +40,6 @@ HOSTILE: tuple[str, ...] = (
     "_x0041_",
 )
 PERSON = id_number("37092119800101001")
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store.from_url(database_url)
-    opened.migrate()
-    yield opened
-    opened.dispose()
 
 
 def text_columns(dtypes: dict[str, str], *keep: str) -> list[str]:

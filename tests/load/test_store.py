@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pandas as pd
@@ -44,14 +43,6 @@ def fail_at(step: str, rows: int = 1) -> Progress:
             raise Interrupted(f"{step} at {written}")
 
     return hook
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store.from_url(database_url)
-    opened.migrate()
-    yield opened
-    opened.dispose()
 
 
 def tables(store: Store) -> dict[str, pd.DataFrame]:

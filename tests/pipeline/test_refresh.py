@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pandas as pd
-import pytest
 
 from pipelines.refresh import refresh_outputs, rules_fingerprint
 from pipelines.rules.bank import reconciliation_counts
@@ -17,14 +14,6 @@ ALICE = id_number("37092119800101001")
 BOB = id_number("37068219900215002")
 CAROL = id_number("37060219751231003")
 OUTPUTS = ("completion", "hours_bank", "name_conflict")
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store.from_url(database_url)
-    opened.migrate()
-    yield opened
-    opened.dispose()
 
 
 def stored(store: Store, *rows: dict[str, object]) -> None:

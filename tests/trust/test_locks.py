@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 
 import dagster as dg
 import pytest
@@ -17,14 +16,6 @@ from pipelines.store import Store
 from tests.trust.conftest import Environment
 
 QUICK = {"wait_seconds": 0.3, "poll_seconds": 0.05}
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store.from_url(database_url)
-    opened.migrate()
-    yield opened
-    opened.dispose()
 
 
 def dead_pid() -> int:
