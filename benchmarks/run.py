@@ -326,7 +326,7 @@ def shard_speedup(instance: dg.DagsterInstance, records: int) -> dict[str, Any]:
     plan = {"full": True, "steps": 2, "shards": shards}
     for processes in (1, 2):
         run_config = {
-            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+            "loggers": {"progress": {"config": {}}},
             "execution": {"config": {"multiprocess": {"max_concurrent": processes}}},
             "ops": {"ledger": {"ops": {"ledger_plan": {"config": plan}}}},
         }
