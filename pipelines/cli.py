@@ -287,6 +287,7 @@ def _report(args: argparse.Namespace) -> int:
             found.cities[["city", "people", "compliant", "compliant_share"]].to_string(index=False)
         )
     print(f"report: {page}\nfigures: {page.parent}/*.csv")
+    return 0
 
 
 def _refused_forms(run_id: str) -> dict[str, str]:

@@ -60,6 +60,7 @@ def environment(
     monkeypatch.setenv("XUESHI_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("XUESHI_OUTPUT_DIR", str(tmp_path / "out"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setenv("XUESHI_EXECUTOR", "in_process")  # faults are injected into this process
     (tmp_path / "dagster_home").mkdir()
     return Environment(served, database_url, tmp_path / "out")
 

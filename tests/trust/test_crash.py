@@ -49,6 +49,8 @@ def run(served: Sandbox, root: Path, database_url: str, **extra: str) -> subproc
         "XUESHI_DATA_DIR": str(root / "data"),
         "XUESHI_OUTPUT_DIR": str(root / "out"),
         "DAGSTER_HOME": str(root / "dagster_home"),
+        # one process, so that a crash hook or kill ends the whole run, as kill -9 of a sync does
+        "XUESHI_EXECUTOR": "in_process",
         **extra,
     }
     return subprocess.Popen(

@@ -135,10 +135,15 @@ def test_sync_prints_this_runs_d4_counts_with_a_total(
     columns = ["raw", "credited", "merged", "not_credited", "quarantined"]
     for platform in ("yt_ytec", "ta_yx"):
         expected = mine[mine["platform"] == platform][columns].sum().tolist()
-        line = next(line for line in out.splitlines() if line.startswith(platform))
-        assert [int(n) for n in line.split()[1:]] == expected
-    total = next(line for line in out.splitlines() if line.startswith("total"))
-    assert [int(n) for n in total.split()[1:]] == mine[columns].sum().tolist()
+        assert summary_row(out, platform) == expected
+    assert summary_row(out, "total") == mine[columns].sum().tolist()
+
+
+def summary_row(out: str, name: str) -> list[int]:
+    """The counts of the summary table's row `name` (progress lines name platforms too)."""
+    row = re.search(rf"^{name}((?:\s+\d+){{5}})\s*$", out, re.MULTILINE)
+    assert row is not None, f"no summary row for {name}"
+    return [int(n) for n in row[1].split()]
 
 
 def test_demo_runs_every_year_and_says_where_the_outputs_are(
