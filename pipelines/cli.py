@@ -134,6 +134,7 @@ def parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="the main job on the embedded default")
     demo.add_argument("--records", type=int, default=DEMO_RECORDS)
     demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(platform=None, accept_withdrawals=[])
     return cli
 
 
@@ -352,7 +353,6 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"xueshi demo: unit registration forms for {YEAR} in {forms}", flush=True)
     with Sandbox(dataset, port=0) as sandbox:
         os.environ.update(sandbox.env())
-        args.platform = None
         code = _run(list(range(FIRST_YEAR, _current_year() + 1)), args)
     if code == 0:
         print(
