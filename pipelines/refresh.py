@@ -10,8 +10,10 @@ the ledger had for those records), reads every record of those people and recomp
 
 A full refresh runs instead when there are no outputs yet, when the rules changed (their
 source, their numbers or the employer register: `rules_fingerprint`), when the changes are a
-large share of the history, or when asked. R12 judges dates against the run's date, so records
-quarantined for a date out of range are re-judged by every refresh.
+large share of the history, or when asked. It works a shard of people at a time
+(`pipelines.shards`), each in its own transaction, and records its state after the last one.
+R12 judges dates against the run's date, so records quarantined for a date out of range are
+re-judged by every refresh.
 """
 
 from __future__ import annotations
@@ -197,9 +199,7 @@ def refresh_shard(
 ) -> RulesResult:
     """Recompute every person of one shard and replace their rows, in one transaction."""
     raw = store.raw_records(shard=shard, payload=False)
-    result = apply_rules(
-        raw, config=config or RulesConfig(), as_of=plan.as_of, employer_types=employer_types
-    )
+    result = apply_rules(raw, config=config, as_of=plan.as_of, employer_types=employer_types)
     completion = with_buckets(result.completion, raw)
     store.replace_outputs(completion, result.hours_bank, result.name_conflicts, scope=shard)
     return result
@@ -262,7 +262,6 @@ def refresh_outputs(
 ) -> Refresh:
     """Fold every stored batch into the ledger, the bank and the name conflicts, in this
     process (the Dagster ledger runs the same steps, a shard per step)."""
-    config = config or RulesConfig()
     plan = plan_refresh(
         store,
         rules_fingerprint(config, employer_types),
