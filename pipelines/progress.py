@@ -42,6 +42,9 @@ STAGE_NAMES = {
     "title_eligibility": "title eligibility (R3)",
     "compliance_report": "compliance report",
 }
+# A stage that runs as several steps (a graph asset: `ledger.ledger_plan`, its parallel parts,
+# `ledger.ledger_finish`) is done when its last step is.
+LAST_STEPS = {"ledger": "ledger.ledger_finish"}
 _STORED = re.compile(r"^(?P<code>\w+) (?P<year>\d{4}): (?P<records>\d+) records stored")
 _OUR_LOGGERS = ("xueshi", "pipelines", "connectors", "sandbox", "benchmarks", "__main__")
 
@@ -67,6 +70,7 @@ def configure_logging(path: Path | None, mode: str = NORMAL) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
+        handler.close()
     if path is not None:
         detailed = logging.FileHandler(path, encoding="utf-8")
         detailed.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -113,6 +117,8 @@ class RunProgress:
         self.cursor: str | None = None
         self.platforms: dict[str, _Platform] = {}
         self.stages: dict[str, float] = {}
+        self.steps_done: dict[str, int] = {}
+        self.ended: set[str] = set()
         self.bars: Progress | None = None
         self.tasks: dict[str, TaskID] = {}
         if self.terminal and mode != QUIET:
@@ -169,6 +175,9 @@ class RunProgress:
         if step.startswith("raw_"):
             self.platforms[step] = _Platform(self.years)
         else:
+            step = _stage(step)
+            if step in self.stages:
+                return
             self.stages[step] = time.monotonic()
             if self.bars is None and self.mode != QUIET:
                 self._say(f"{STAGE_NAMES.get(step, step)}: started")
@@ -179,6 +188,15 @@ class RunProgress:
         self._update(step)
 
     def _finished(self, step: str, success: bool) -> None:
+        stage = _stage(step)
+        if success and step not in self.platforms and step not in (stage, LAST_STEPS.get(stage)):
+            self.steps_done[stage] = self.steps_done.get(stage, 0) + 1
+            self._update(stage)
+            return
+        step = stage if step not in self.platforms else step
+        if step in self.ended:
+            return
+        self.ended.add(step)
         verdict = "done" if success else "FAILED"
         if step in self.platforms:
             platform = self.platforms[step]
@@ -204,7 +222,8 @@ class RunProgress:
     def _detail(self, step: str, verdict: str = "") -> str:
         platform = self.platforms.get(step)
         if platform is None:
-            return verdict
+            done = self.steps_done.get(step)
+            return f"{done} steps done" if done and not verdict else verdict
         rate = platform.records / max(time.monotonic() - platform.started, 1e-3)
         return f"{platform.records:>9,} records {rate:>8,.0f}/s {platform.done}/{platform.years} y"
 
@@ -223,6 +242,11 @@ class RunProgress:
         self.poll()
         if self.bars is not None:
             self.bars.stop()
+
+
+def _stage(step: str) -> str:
+    """The asset a step belongs to: `ledger` for `ledger.ledger_part[shards_3]`."""
+    return step.split(".", 1)[0]
 
 
 @contextmanager
