@@ -327,7 +327,7 @@ def shard_speedup(instance: dg.DagsterInstance, records: int) -> dict[str, Any]:
     for processes in (1, 2):
         run_config = {
             "loggers": {"progress": {"config": {}}},
-            "execution": {"config": {"multiprocess": {"max_concurrent": processes}}},
+            "execution": {"config": {"max_concurrent": processes}},
             "ops": {"ledger": {"ops": {"ledger_plan": {"config": plan}}}},
         }
         with dg.execute_job(

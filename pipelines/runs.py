@@ -134,8 +134,6 @@ def launch(
         events = result.all_events
         run_id, success = result.run_id, result.success
     else:
-        if executor == "multiprocess":
-            run_config["execution"] = {"config": {"multiprocess": {"max_concurrent": 0}}}
         if partition_key is not None:
             run_tags_["dagster/partition"] = partition_key
         # what `dagster.execute_job` does, with a run id the caller knows (to follow the run)

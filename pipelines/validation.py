@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuiteValidationResult
     from great_expectations.data_context import AbstractDataContext
 
+# read when GX is imported, here or by the forkserver (assets.PRELOAD)
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
 RAW_SUITE = "raw_records"
 COMPLETION_SUITE = "completion"
 HOURS_BANK_SUITE = "hours_bank"
