@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 
 import pandas as pd
 import pytest
@@ -12,6 +13,7 @@ from pipelines.rules import RulesResult, apply_rules
 from pipelines.store import Store
 from sandbox.generator import Dataset, Truth, generate
 from schemas.raw import RAW_COLUMNS, TZ
+from tests.conftest import fresh_postgres
 
 
 @pytest.fixture(scope="session")
@@ -36,14 +38,38 @@ def result(raw: pd.DataFrame) -> RulesResult:
     return apply_rules(raw, as_of=pd.Timestamp.now(tz=TZ))
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def stored_url(
+    request: pytest.FixtureRequest, raw: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database of each engine holding the records and their outputs, made once per module:
+    the tests here only read it."""
+    with ExitStack() as stack:
+        if request.param == "postgres":
+            admin = request.getfixturevalue("postgres_admin_url")
+            url = stack.enter_context(fresh_postgres(admin))
+        else:
+            url = f"sqlite:///{tmp_path_factory.mktemp('answers') / 'xueshi.db'}"
+        loaded = Store.from_url(url)
+        stack.callback(loaded.dispose)
+        loaded.migrate()
+        for (platform, year), batch in raw.groupby(["platform", "pull_year"]):
+            loaded.store_batch(str(platform), int(year), batch, {"done": True})
+        refresh_outputs(loaded, full=True)
+        yield url
+
+
 @pytest.fixture
-def store(database_url: str, raw: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
-    """The records stored and refreshed in the database `XUESHI_DATABASE_URL` now names."""
-    monkeypatch.setenv("XUESHI_DATABASE_URL", database_url)
-    loaded = Store.from_url(database_url)
-    loaded.migrate()
-    for (platform, year), batch in raw.groupby(["platform", "pull_year"]):
-        loaded.store_batch(str(platform), int(year), batch, {"done": True})
-    refresh_outputs(loaded, full=True)
-    yield loaded
-    loaded.dispose()
+def database_url(stored_url: str) -> str:
+    return stored_url
+
+
+@pytest.fixture
+def store(stored_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    """The stored database, which `XUESHI_DATABASE_URL` now names."""
+    monkeypatch.setenv("XUESHI_DATABASE_URL", stored_url)
+    opened = Store.from_url(stored_url)
+    yield opened
+    opened.dispose()
