@@ -40,13 +40,15 @@ def postgres_admin_url() -> str:
 
 
 @contextmanager
-def fresh_postgres(admin_url: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database, dropped afterwards."""
+def fresh_postgres(admin_url: str, template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database, empty or a copy of database `template` (which nobody may be
+    connected to), dropped afterwards."""
     import psycopg
 
     name = f"xueshi_test_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
     base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
     try:
         yield f"{base}/{name}"

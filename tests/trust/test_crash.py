@@ -1,10 +1,12 @@
-"""`kill -9` of a sync at any moment, then the same command again, gives the same database
-and files as an uninterrupted run.
+"""`kill -9` of a sync or backfill at any moment, then the same command again, and two syncs
+started at once, give the same database and files as one uninterrupted run.
 
-Black-box: `xueshi sync` runs as a subprocess against the sandbox, dies at a fault-injection
-point (pipelines/crash.py) or at a seeded random time, and is run again; then the compared
-tables (without the columns that only say when) and the provincial files (cells, manifests
-without hashes and sources) must equal those of one uninterrupted run on a fresh database.
+Black-box: `xueshi sync` (or `backfill`) runs as a subprocess against the sandbox, dies at a
+fault-injection point (pipelines/crash.py) or at a seeded random time, and is run again; then
+the compared tables (without the columns that only say when) and the provincial files (cells,
+manifests without hashes and sources) must equal those of one uninterrupted run on a fresh
+database. Two syncs at once must not interleave their writes: the second waits for the
+first's write lease (pipelines/locks.py) and then finds nothing new.
 """
 
 from __future__ import annotations
@@ -18,16 +20,20 @@ import sys
 import time
 from pathlib import Path
 
+import dagster as dg
 import pandas as pd
 import pytest
+from dagster._core.instance.ref import InstanceRef
 
 from pipelines.crash import CRASH_AT, EXIT_CODE
+from pipelines.store import Store
 from sandbox.server import Sandbox
 from tests.trust.conftest import assert_same_tables, files, tables
 
 pytestmark = pytest.mark.slow
 
-COMMAND = ["sync", "--year", "2022", "--platform", "ta_zjp", "--platform", "yt_ytec"]
+SYNC = ("sync", "--year", "2022", "--platform", "ta_zjp", "--platform", "yt_ytec")
+BACKFILL = ("backfill", "--years", "2020-2021", "--platform", "ta_zjp", "--platform", "yt_ytec")
 POINTS = [
     "pull#2",  # a pulled batch not stored yet
     "store:raw_record#2",  # between a batch and its watermark, inside their transaction
@@ -38,10 +44,16 @@ POINTS = [
 SEED = 13
 RANDOM_KILLS = 1
 VOLATILE_MANIFEST = frozenset({"sha256", "digest", "bytes", "source"})
-_reference: dict[str, object] = {}
+_references: dict[tuple[str, ...], dict[str, object]] = {}
 
 
-def run(served: Sandbox, root: Path, database_url: str, **extra: str) -> subprocess.Popen[str]:
+def run(
+    served: Sandbox,
+    root: Path,
+    database_url: str,
+    command: tuple[str, ...] = SYNC,
+    **extra: str,
+) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         **served.env(),
@@ -54,7 +66,7 @@ def run(served: Sandbox, root: Path, database_url: str, **extra: str) -> subproc
         **extra,
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", *COMMAND],
+        [sys.executable, "-m", "pipelines.cli", *command],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -86,18 +98,33 @@ def picture(root: Path, database_url: str) -> tuple[dict[str, pd.DataFrame], dic
     return tables(database_url), found
 
 
-@pytest.fixture
-def reference(served: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """One uninterrupted run on a fresh SQLite database (tables do not depend on the engine),
-    and how long it took."""
-    if not _reference:
-        root = tmp_path_factory.mktemp("reference")
+def uninterrupted(
+    served: Sandbox, factory: pytest.TempPathFactory, command: tuple[str, ...]
+) -> dict[str, object]:
+    """One uninterrupted run of `command` on a fresh SQLite database (tables do not depend on
+    the engine), and how long it took; made once per command."""
+    if command not in _references:
+        root = factory.mktemp("reference")
         url = f"sqlite:///{root / 'x.db'}"
         started = time.monotonic()
-        assert finished(run(served, root, url)) == 0
-        _reference["seconds"] = time.monotonic() - started
-        _reference["picture"] = picture(root, url)
-    return _reference
+        assert finished(run(served, root, url, command)) == 0
+        _references[command] = {
+            "seconds": time.monotonic() - started,
+            "picture": picture(root, url),
+        }
+    return _references[command]
+
+
+@pytest.fixture
+def reference(served: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    return uninterrupted(served, tmp_path_factory, SYNC)
+
+
+@pytest.fixture
+def backfill_reference(
+    served: Sandbox, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, object]:
+    return uninterrupted(served, tmp_path_factory, BACKFILL)
 
 
 def assert_converged(root: Path, database_url: str, reference: dict[str, object]) -> None:
@@ -137,3 +164,53 @@ def test_a_run_killed_at_a_seeded_random_moment_converges_when_run_again(
     finished(process)
     assert finished(run(served, tmp_path, database_url)) == 0
     assert_converged(tmp_path, database_url, reference)
+
+
+def test_a_backfill_killed_inside_the_ledger_replace_converges_when_run_again(
+    served: Sandbox,
+    backfill_reference: dict[str, object],
+    tmp_path: Path,
+    database_url: str,
+) -> None:
+    crashed = run(served, tmp_path, database_url, BACKFILL, **{CRASH_AT: "store:completion"})
+    assert finished(crashed) == EXIT_CODE
+    assert finished(run(served, tmp_path, database_url, BACKFILL)) == 0
+    assert_converged(tmp_path, database_url, backfill_reference)
+
+
+def test_two_syncs_started_at_once_end_as_one_uninterrupted_run(
+    served: Sandbox,
+    reference: dict[str, object],
+    tmp_path: Path,
+    database_url: str,
+) -> None:
+    # the nightly schedule and an operator find the tables and the Dagster instance made
+    store = Store.from_url(database_url)
+    store.migrate()
+    store.dispose()
+    (tmp_path / "dagster_home").mkdir()
+    dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path / "dagster_home"))).dispose()
+    first = run(served, tmp_path, database_url)
+    second = run(served, tmp_path, database_url)
+    assert (finished(first), finished(second)) == (0, 0)
+    assert_converged(tmp_path, database_url, reference)
+    earlier, later = sorted(write_spans(tmp_path / "dagster_home"))
+    assert earlier[1] < later[0], "the two runs wrote at the same time"
+
+
+def write_spans(home: Path) -> list[tuple[float, float]]:
+    """Per run, from its first to its last write: the materializations of the platforms'
+    records and of the ledger."""
+    spans = []
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+        for run_record in instance.get_runs():
+            stamps = [
+                record.event_log_entry.timestamp
+                for record in instance.get_records_for_run(
+                    run_record.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+                ).records
+                if record.asset_key is not None
+                and record.asset_key.path[0] in {"raw_ta_zjp", "raw_yt_ytec", "completion"}
+            ]
+            spans.append((min(stamps), max(stamps)))
+    return spans

@@ -3,7 +3,9 @@
 One platform per family is broken with one malformed class (sandbox/malformed.py) while a
 platform of another family answers well: the run fails naming the broken platform and its URL
 (without a full ID number), stores nothing of the broken response, moves none of its
-watermarks, finishes the healthy platform's step, and leaves the outputs as they were.
+watermarks, finishes the healthy platform's step, and leaves the outputs as they were. Every
+case runs on SQLite; every kind runs on PostgreSQL too, broken on the first family it applies
+to (the store's transactions are what differs between the engines, not the parsing).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pipelines.runs import launch
 from sandbox.malformed import KINDS_BY_FAMILY
 from sandbox.server import Sandbox
 from schemas.platforms import PLATFORMS
+from tests.conftest import fresh_postgres
 from tests.trust.conftest import FAST_PLATFORMS, files, tables
 
 YEAR = 2022
@@ -34,28 +37,52 @@ BROKEN = {
     "huaxue": "yt_ytec",
 }
 FULL_ID = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
+FIRST_FAMILY = {
+    kind: next(family for family, kinds in KINDS_BY_FAMILY.items() if kind in kinds)
+    for kinds in KINDS_BY_FAMILY.values()
+    for kind in kinds
+}
 CASES = [
-    pytest.param(family, kind, id=f"{family}-{kind}")
+    pytest.param(family, kind, "sqlite", id=f"{family}-{kind}")
     for family, kinds in KINDS_BY_FAMILY.items()
     for kind in kinds
+] + [
+    pytest.param(
+        family, kind, "postgres", id=f"postgres-{family}-{kind}", marks=pytest.mark.postgres
+    )
+    for kind, family in FIRST_FAMILY.items()
 ]
 
 
-@pytest.fixture(scope="module")
-def baseline(served: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A good sync of YEAR from every platform: the state each case starts from (SQLite)."""
-    root = tmp_path_factory.mktemp("baseline")
+def good_sync(served: Sandbox, root: Path, url: str) -> None:
+    """A good sync of YEAR from every platform into `url`: the state each case starts from."""
     with pytest.MonkeyPatch.context() as patch:
         for name, value in served.env().items():
             patch.setenv(name, value)
-        patch.setenv("XUESHI_DATABASE_URL", f"sqlite:///{root / 'x.db'}")
+        patch.setenv("XUESHI_DATABASE_URL", url)
         patch.setenv("XUESHI_OUTPUT_DIR", str(root / "out"))
         patch.setenv("XUESHI_DATA_DIR", str(root / "data"))
         patch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
         (root / "dagster_home").mkdir()
         outcome = launch([YEAR], instance=dg.DagsterInstance.ephemeral())
     assert outcome.success, outcome.errors
-    yield root
+
+
+@pytest.fixture(scope="module")
+def baseline(served: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("baseline")
+    good_sync(served, root, f"sqlite:///{root / 'x.db'}")
+    return root
+
+
+@pytest.fixture(scope="module")
+def postgres_baseline(
+    served: Sandbox, tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str
+) -> Iterator[tuple[Path, str]]:
+    root = tmp_path_factory.mktemp("postgres_baseline")
+    with fresh_postgres(postgres_admin_url) as url:
+        good_sync(served, root, url)
+        yield root, url
 
 
 def copied(baseline: Path, to: Path) -> str:
@@ -66,18 +93,33 @@ def copied(baseline: Path, to: Path) -> str:
     return f"sqlite:///{to / 'x.db'}"
 
 
-@pytest.mark.parametrize(("family", "kind"), CASES)
+@pytest.fixture
+def start(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The database URL of a copy of the engine's baseline, its output files under tmp_path."""
+    engine = request.node.callspec.params["engine"]
+    if engine == "sqlite":
+        yield copied(request.getfixturevalue("baseline"), tmp_path)
+        return
+    root, source = request.getfixturevalue("postgres_baseline")
+    shutil.copytree(root / "out", tmp_path / "out")
+    admin = request.getfixturevalue("postgres_admin_url")
+    with fresh_postgres(admin, template=source.rsplit("/", 1)[1]) as url:
+        yield url
+
+
+@pytest.mark.parametrize(("family", "kind", "engine"), CASES)
 def test_a_malformed_answer_fails_its_platform_alone_and_changes_nothing(
     family: str,
     kind: str,
+    engine: str,
     served: Sandbox,
-    baseline: Path,
+    start: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     code = BROKEN[family]
     healthy = "yt_samet" if family != "spa" else "ta_yx"
-    url = copied(baseline, tmp_path)
+    url = start
     for name, value in served.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("XUESHI_DATABASE_URL", url)
