@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 
 import openpyxl
@@ -106,15 +105,12 @@ def test_a_replaced_or_removed_file_withdraws_its_rows_and_the_live_version_stay
     assert gone["withdrawn"].all()
 
 
-def test_a_hundred_thousand_rows_are_read_and_turned_into_records() -> None:
-    rows = [cells(序号=i, 项目名称=f"培训{i % 97}") for i in range(1, 100_001)]
-    data = workbook(rows)
-    started = time.perf_counter()
-    texts = read_form(data)
+def test_ten_thousand_rows_are_read_and_turned_into_records() -> None:
+    """A large unit's file (its speed is measured by `python -m benchmarks.forms`)."""
+    rows = [cells(序号=i, 项目名称=f"培训{i % 97}") for i in range(1, 10_001)]
+    texts = read_form(workbook(rows))
     form = FormFile("大单位", 2022, Path("大单位.xlsx"), "ef" * 32)
     records = form_records(texts, form, register=register(), pulled_at=AS_OF)
-    seconds = time.perf_counter() - started
-    assert len(records) == 100_000
+    assert len(records) == 10_000
     assert records["source_key"].is_unique
-    assert seconds < 60, f"{seconds:.1f} s"
     assert pd.notna(records["completed_at"]).all()
