@@ -15,18 +15,9 @@ from pathlib import Path
 import pandas as pd
 
 from connectors.forms import REGISTER_HEADER, FormFile, form_records, read_form, read_register
-from sandbox.generator.forms import workbook
+from sandbox.generator.forms import FILING, filing_entry, workbook
 
 YEAR = 2022
-FILING = {
-    "备案编号": "BA-2022-001",
-    "项目名称": "急救技能培训",
-    "主办单位": "泰安市人社局",
-    "开始日期": "2022-05-01",
-    "结束日期": "2022-05-10",
-    "批准学时": 40,
-    "科目类别": "专业科目",
-}
 
 
 def form_rows(count: int) -> list[dict[str, object]]:
@@ -46,7 +37,7 @@ def form_rows(count: int) -> list[dict[str, object]]:
             "结束日期": "2022-05-03",
             "学时": 6,
             "件数": "",
-            "备案编号": "BA-2022-001" if i % 3 else "",
+            "备案编号": FILING if i % 3 else "",
             "学习档案编号": "",
             "证明材料": "结业证书.pdf",
             "单位审核人": "李四",
@@ -62,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
     data = workbook(form_rows(args.rows))
-    register = read_register(workbook([FILING], "备案", REGISTER_HEADER))
+    register = read_register(
+        workbook([filing_entry(FILING, "急救技能培训", 40)], "备案", REGISTER_HEADER)
+    )
     form = FormFile("泰安市第一中学", YEAR, Path("泰安市第一中学.xlsx"), "ef" * 32)
     pulled = pd.Timestamp("2023-01-05", tz="Asia/Shanghai")
     print(f"one form of {args.rows:,} rows, {len(data) / 2**20:.1f} MiB")

@@ -327,26 +327,7 @@ def forms_world(dataset: Dataset, epoch: int = 0) -> FormsWorld:
     corrected = [Row(21, _cells(1, person(21), 项目名称="安全生产培训"), "credited", None, 6.0)]
     first_try = [_cells(1, person(21), 项目名称="安全生产培训", 证明材料="")]
     register = workbook(
-        [
-            {
-                "备案编号": FILING,
-                "项目名称": "专业培训",
-                "主办单位": "市人社局",
-                "开始日期": FILED_START,
-                "结束日期": FILED_END,
-                "批准学时": "80",
-                "科目类别": "专业科目",
-            },
-            {
-                "备案编号": SMALL_FILING,
-                "项目名称": "短期培训",
-                "主办单位": "市人社局",
-                "开始日期": FILED_START,
-                "结束日期": FILED_END,
-                "批准学时": "10",
-                "科目类别": "专业科目",
-            },
-        ],
+        [filing_entry(FILING, "专业培训", 80), filing_entry(SMALL_FILING, "短期培训", 10)],
         REGISTER_SHEET,
         REGISTER_HEADER,
     )
@@ -373,7 +354,8 @@ def forms_world(dataset: Dataset, epoch: int = 0) -> FormsWorld:
     )
 
 
-def _filing(number: str, title: str, hours: int) -> dict[str, str]:
+def filing_entry(number: str, title: str, hours: int) -> dict[str, str]:
+    """One row of the filing register (备案登记.xlsx), filed for the whole training season."""
     return {
         "备案编号": number,
         "项目名称": title,
