@@ -242,12 +242,14 @@ def raw_forms(
     """Each unit's file stored as raw records; replaced or removed files withdraw their rows."""
     store = database.store()
     folder = forms_folder.path()
-    cities = unit_cities(store)
+    cities: dict[str, str] | None = None  # a scan of every record: only when there are files
     loads = []
     for key in context.partition_keys:
         year = int(key)
+        if cities is None and any((folder / key).glob("*.xlsx")):
+            cities = unit_cities(store)
         register = read_year_register(folder, year).entries
-        load = load_year(store, folder, year, register=register, cities=cities)
+        load = load_year(store, folder, year, register=register, cities=cities or {})
         for unit, reason in load.refused.items():
             context.log.warning(f"forms {year}: {unit}.xlsx refused: {reason}")
         read = load.files - len(load.refused)
