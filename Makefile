@@ -20,7 +20,7 @@ demo: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --durations=25
 
 bench: setup
 	$(BIN)/python -m benchmarks.run

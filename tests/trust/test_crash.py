@@ -41,6 +41,13 @@ POINTS = [
     "files#2",  # between two provincial files being put in place
     "manifest",  # files in place, the manifest not yet
 ]
+KILLS = [pytest.param(point, "sqlite", id=f"sqlite-{point}") for point in POINTS] + [
+    pytest.param(point, "postgres", id=f"postgres-{point}", marks=pytest.mark.postgres)
+    for point in POINTS
+    if point.startswith("store:")
+]
+"""Every point on SQLite; on PostgreSQL the points inside the store's transactions, the only
+code that differs between the engines (pulls and files are the same code on both)."""
 SEED = 13
 RANDOM_KILLS = 1
 VOLATILE_MANIFEST = frozenset({"sha256", "digest", "bytes", "source"})
@@ -134,14 +141,16 @@ def assert_converged(root: Path, database_url: str, reference: dict[str, object]
     assert actual_files == expected_files
 
 
-@pytest.mark.parametrize("point", POINTS)
+@pytest.mark.parametrize(("point", "engine"), KILLS)
 def test_a_run_killed_at_a_fault_point_converges_when_run_again(
     point: str,
+    engine: str,
     served: Sandbox,
     reference: dict[str, object],
     tmp_path: Path,
-    database_url: str,
+    request: pytest.FixtureRequest,
 ) -> None:
+    database_url = request.getfixturevalue(f"{engine}_url")
     assert finished(run(served, tmp_path, database_url, **{CRASH_AT: point})) == EXIT_CODE
     assert finished(run(served, tmp_path, database_url)) == 0
     assert_converged(tmp_path, database_url, reference)
