@@ -10,7 +10,6 @@ plain lines (a pipe or file), `--verbose` adds every step message, `--quiet` sho
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 import time
@@ -85,7 +84,6 @@ def configure_logging(path: Path | None, mode: str = NORMAL) -> None:
     root.setLevel(logging.INFO)
     logging.captureWarnings(True)
     warnings.simplefilter("default")
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 
 @dataclass
@@ -193,7 +191,7 @@ class RunProgress:
             self.steps_done[stage] = self.steps_done.get(stage, 0) + 1
             self._update(stage)
             return
-        step = stage if step not in self.platforms else step
+        step = stage  # a platform's step is its own stage
         if step in self.ended:
             return
         self.ended.add(step)
