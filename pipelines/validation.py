@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuiteValidationResult
     from great_expectations.data_context import AbstractDataContext
 
-# read when GX is imported, here or by the forkserver (assets.PRELOAD)
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# GX reads this when it is imported, here or by the forkserver (assets.PRELOAD): no analytics
+os.environ["GX_ANALYTICS_ENABLED"] = "false"
 
 RAW_SUITE = "raw_records"
 COMPLETION_SUITE = "completion"
@@ -368,8 +368,7 @@ def hours_bank_suite(config: RulesConfig) -> Any:
 
 
 def import_great_expectations() -> None:
-    """Load GX (seconds, for scipy) with analytics off, which GX reads at import time."""
-    os.environ["GX_ANALYTICS_ENABLED"] = "false"
+    """Load GX (seconds, for scipy), analytics off (set when this module was imported)."""
     import great_expectations  # noqa: F401
 
 
