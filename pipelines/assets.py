@@ -242,14 +242,14 @@ def raw_forms(
     """Each unit's file stored as raw records; replaced or removed files withdraw their rows."""
     store = database.store()
     folder = forms_folder.path()
-    cities: dict[str, str] | None = None  # a scan of every record: only when there are files
+    keys = context.partition_keys
+    files = any(any((folder / key).glob("*.xlsx")) for key in keys)
+    cities = unit_cities(store) if files else {}  # a scan of every record: only when needed
     loads = []
-    for key in context.partition_keys:
+    for key in keys:
         year = int(key)
-        if cities is None and any((folder / key).glob("*.xlsx")):
-            cities = unit_cities(store)
         register = read_year_register(folder, year).entries
-        load = load_year(store, folder, year, register=register, cities=cities or {})
+        load = load_year(store, folder, year, register=register, cities=cities)
         for unit, reason in load.refused.items():
             context.log.warning(f"forms {year}: {unit}.xlsx refused: {reason}")
         read = load.files - len(load.refused)
