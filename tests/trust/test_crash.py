@@ -41,13 +41,24 @@ POINTS = [
     "files#2",  # between two provincial files being put in place
     "manifest",  # files in place, the manifest not yet
 ]
-KILLS = [pytest.param(point, "sqlite", id=f"sqlite-{point}") for point in POINTS] + [
-    pytest.param(point, "postgres", id=f"postgres-{point}", marks=pytest.mark.postgres)
-    for point in POINTS
-    if point.startswith("store:")
-]
-"""Every point on SQLite; on PostgreSQL the points inside the store's transactions, the only
-code that differs between the engines (pulls and files are the same code on both)."""
+POSTGRES = pytest.mark.postgres
+KILLS = (
+    [pytest.param(SYNC, point, "sqlite", id=f"sqlite-{point}") for point in POINTS]
+    + [
+        pytest.param(SYNC, point, "postgres", id=f"postgres-{point}", marks=POSTGRES)
+        for point in POINTS
+        if point.startswith("store:")
+    ]
+    + [
+        pytest.param(BACKFILL, "store:completion", "sqlite", id="backfill-sqlite"),
+        pytest.param(
+            BACKFILL, "store:completion", "postgres", id="backfill-postgres", marks=POSTGRES
+        ),
+    ]
+)
+"""A sync killed at every point on SQLite, and on PostgreSQL at the points inside the store's
+transactions, the only code that differs between the engines (pulls and files are the same
+code on both); a backfill killed inside the ledger replace on both."""
 SEED = 13
 RANDOM_KILLS = 1
 VOLATILE_MANIFEST = frozenset({"sha256", "digest", "bytes", "source"})
@@ -127,13 +138,6 @@ def reference(served: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> dict
     return uninterrupted(served, tmp_path_factory, SYNC)
 
 
-@pytest.fixture
-def backfill_reference(
-    served: Sandbox, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, object]:
-    return uninterrupted(served, tmp_path_factory, BACKFILL)
-
-
 def assert_converged(root: Path, database_url: str, reference: dict[str, object]) -> None:
     expected_tables, expected_files = reference["picture"]
     actual_tables, actual_files = picture(root, database_url)
@@ -141,18 +145,21 @@ def assert_converged(root: Path, database_url: str, reference: dict[str, object]
     assert actual_files == expected_files
 
 
-@pytest.mark.parametrize(("point", "engine"), KILLS)
+@pytest.mark.parametrize(("command", "point", "engine"), KILLS)
 def test_a_run_killed_at_a_fault_point_converges_when_run_again(
+    command: tuple[str, ...],
     point: str,
     engine: str,
     served: Sandbox,
-    reference: dict[str, object],
     tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
     request: pytest.FixtureRequest,
 ) -> None:
+    reference = uninterrupted(served, tmp_path_factory, command)
     database_url = request.getfixturevalue(f"{engine}_url")
-    assert finished(run(served, tmp_path, database_url, **{CRASH_AT: point})) == EXIT_CODE
-    assert finished(run(served, tmp_path, database_url)) == 0
+    crashed = run(served, tmp_path, database_url, command, **{CRASH_AT: point})
+    assert finished(crashed) == EXIT_CODE
+    assert finished(run(served, tmp_path, database_url, command)) == 0
     assert_converged(tmp_path, database_url, reference)
 
 
@@ -173,18 +180,6 @@ def test_a_run_killed_at_a_seeded_random_moment_converges_when_run_again(
     finished(process)
     assert finished(run(served, tmp_path, database_url)) == 0
     assert_converged(tmp_path, database_url, reference)
-
-
-def test_a_backfill_killed_inside_the_ledger_replace_converges_when_run_again(
-    served: Sandbox,
-    backfill_reference: dict[str, object],
-    tmp_path: Path,
-    database_url: str,
-) -> None:
-    crashed = run(served, tmp_path, database_url, BACKFILL, **{CRASH_AT: "store:completion"})
-    assert finished(crashed) == EXIT_CODE
-    assert finished(run(served, tmp_path, database_url, BACKFILL)) == 0
-    assert_converged(tmp_path, database_url, backfill_reference)
 
 
 def test_two_syncs_started_at_once_end_as_one_uninterrupted_run(
