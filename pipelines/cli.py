@@ -168,10 +168,10 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 def _backfill(args: argparse.Namespace) -> int:
-    return _run(args.years, args)
+    return _run(args.years, args, backfill=True)
 
 
-def _run(years: list[int], args: argparse.Namespace) -> int:
+def _run(years: list[int], args: argparse.Namespace, *, backfill: bool = False) -> int:
     import dagster as dg
     from dagster._core.utils import make_new_run_id
 
@@ -194,7 +194,13 @@ def _run(years: list[int], args: argparse.Namespace) -> int:
     instance, run_id = dg.DagsterInstance.get(), make_new_run_id()
     with follow(instance, run_id, years=years, out=sys.stdout, log_path=args.log, mode=args.mode):
         outcome = launch(
-            years, platforms, instance=instance, resources=resources, run_id=run_id, ops=ops
+            years,
+            platforms,
+            instance=instance,
+            resources=resources,
+            run_id=run_id,
+            ops=ops,
+            backfill=backfill,
         )
     print(
         f"\nrun {outcome.run_id} {'succeeded' if outcome.success else 'FAILED'}"

@@ -18,16 +18,15 @@ import multiprocessing
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psutil
-from sqlalchemy import Connection, Row, text
+from sqlalchemy import Row
 
-from pipelines.store import _WRITE, Store
+from pipelines.store import Store
 from schemas.tables import TABLES
 
 LEASE = "writes"
@@ -110,7 +109,7 @@ def acquire(
 def release(store: Store, run_id: str) -> None:
     """Give the lease back, if `run_id` holds it."""
     table = TABLES["run_lease"]
-    with _locked(store) as conn:
+    with store.transaction(lock=ADVISORY_KEY) as conn:
         conn.execute(table.delete().where(table.c.name == LEASE, table.c.run_id == run_id))
 
 
@@ -136,7 +135,7 @@ def _take(
     """One attempt: None when the lease is now `run_id`'s, else who holds it."""
     table = TABLES["run_lease"]
     now = datetime.now(UTC)
-    with _locked(store) as conn:
+    with store.transaction(lock=ADVISORY_KEY) as conn:
         row = conn.execute(table.select().where(table.c.name == LEASE)).one_or_none()
         current = None if row is None else _holder(row)
         if (
@@ -168,14 +167,3 @@ def _alive(
     if current.host == socket.gethostname() and not process_alive(current.pid):
         return False
     return now - current.renewed_at <= timedelta(seconds=stale_seconds)
-
-
-@contextmanager
-def _locked(store: Store) -> Iterator[Connection]:
-    """A write transaction that only one caller at a time is inside, on either engine."""
-    with store.engine.connect() as conn:
-        conn.execution_options(**{_WRITE: True})
-        with conn.begin():
-            if store.engine.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_KEY})
-            yield conn

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
+from dagster._core.definitions.events import AssetKeyPartitionKey
 from dagster._core.execution.api import execute_run
+from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+from dagster._core.storage.tags import BACKFILL_ID_TAG
+from dagster._core.utils import make_new_backfill_id
 from dagster._utils.error import SerializableErrorInfo
 from sqlalchemy import make_url
 
@@ -96,6 +102,7 @@ def launch(
     executor: str | None = None,
     run_id: str | None = None,
     ops: dict[str, dict[str, object]] | None = None,
+    backfill: bool = False,
 ) -> RunOutcome:
     """Run the sync job for `years` (and `platforms`, default all) with `executor` (default
     `executor_name()`): in this process, or each step in its own process (multiprocess; the
@@ -104,7 +111,8 @@ def launch(
 
     `resources` is run config per resource, e.g. `{"platforms": {"timeout_seconds": 5}}`;
     `run_id` lets a caller follow the run's events while it runs (`pipelines.progress`);
-    `ops` is config per step, e.g. `{"raw_yt_ytec": {"accept_withdrawals": True}}`.
+    `ops` is config per step, e.g. `{"raw_yt_ytec": {"accept_withdrawals": True}}`;
+    `backfill` records the run as a backfill of its years (`Backfill`), as the UI's would be.
     """
     from pipelines.definitions import defs, sync_job
 
@@ -116,6 +124,9 @@ def launch(
         selection += [dg.AssetKey(name) for name in DOWNSTREAM]
     partition_key, range_tags = run_tags(years)
     run_tags_ = {**range_tags, **(tags or {}), "xueshi/years": f"{min(years)}-{max(years)}"}
+    recorded = Backfill.start(instance, years, selection, run_tags_) if backfill else None
+    if recorded is not None:
+        run_tags_[BACKFILL_ID_TAG] = recorded.backfill.backfill_id
     run_config: dict[str, object] = {
         "loggers": {"progress": {"config": {}}},
         "resources": {name: {"config": c} for name, c in (resources or {}).items()},
@@ -161,7 +172,84 @@ def launch(
         and not (check := event.asset_check_evaluation_data).passed
     ]
     release_writes(run_id)
+    if recorded is not None:
+        recorded.finish(events)
     return RunOutcome(run_id, success, errors, summary(run_id))
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """A CLI backfill as a Dagster backfill record, so the UI lists it beside the ones started
+    there, with its run. It is recorded with every partition already requested (the one
+    single-run backfill run), so a running daemon only follows it; the CLI closes it when the
+    run ends, from the run's materializations."""
+
+    instance: dg.DagsterInstance
+    backfill: PartitionBackfill
+
+    @classmethod
+    def start(
+        cls,
+        instance: dg.DagsterInstance,
+        years: Sequence[int],
+        selection: Sequence[dg.AssetKey] | None,
+        tags: dict[str, str],
+    ) -> Backfill:
+        from pipelines.definitions import defs
+
+        graph = defs.resolve_asset_graph()
+        keys = selection or sorted(defs.resolve_job_def("sync").asset_layer.executable_asset_keys)
+        record = PartitionBackfill.from_asset_partitions(
+            backfill_id=make_new_backfill_id(),
+            asset_graph=graph,
+            partition_names=[str(y) for y in sorted(set(years))],
+            asset_selection=list(keys),
+            backfill_timestamp=time.time(),
+            tags=tags,
+            dynamic_partitions_store=instance,
+            all_partitions=False,
+            title=f"xueshi backfill {min(years)}–{max(years)}",
+            description="started by the xueshi CLI",
+            run_config=None,
+        )
+        data = record.asset_backfill_data
+        assert data is not None
+        requested = data._replace(
+            requested_subset=data.target_subset, requested_runs_for_target_roots=True
+        )
+        record = record.with_asset_backfill_data(requested, instance, graph)
+        instance.add_backfill(record)
+        return cls(instance, record)
+
+    def finish(self, events: Sequence[dg.DagsterEvent]) -> None:
+        """Close the record: what the run materialized, and the rest of the target as failed."""
+        from pipelines.definitions import defs
+
+        graph = defs.resolve_asset_graph()
+        data = self.backfill.asset_backfill_data
+        assert data is not None
+        materialized = AssetGraphSubset.from_asset_partition_set(
+            {
+                AssetKeyPartitionKey(m.asset_key, m.partition)
+                for event in events
+                if event.is_step_materialization
+                and (m := event.step_materialization_data.materialization).asset_key
+                in data.target_subset.asset_keys
+            },
+            graph,
+        )
+        failed = data.target_subset - materialized
+        final = data._replace(materialized_subset=materialized, failed_and_downstream_subset=failed)
+        status = (
+            BulkActionStatus.COMPLETED_FAILED
+            if failed.num_partitions_and_non_partitioned_assets
+            else BulkActionStatus.COMPLETED_SUCCESS
+        )
+        self.instance.update_backfill(
+            self.backfill.with_asset_backfill_data(final, self.instance, graph)
+            .with_status(status)
+            .with_end_timestamp(time.time())
+        )
 
 
 def release_writes(run_id: str) -> None:

@@ -85,15 +85,6 @@ WATERMARK_DTYPES: dict[str, str] = {
     "state": "str",  # the family's JSON state
     "updated_at": TIMESTAMP,
 }
-SYNC_RUN_DTYPES: dict[str, str] = {
-    "run_id": "str",
-    "started_at": TIMESTAMP,
-    "finished_at": TIMESTAMP,
-    "years": "str",
-    "platforms": "str",
-    "status": "str",
-    "counts": "str",  # JSON
-}
 NAME_CONFLICT_DTYPES: dict[str, str] = {"id_number": "str", "names": "str", **BUCKET}
 SHARD_RESULT_DTYPES: dict[str, str] = {"run_id": "str", "shard": "int64", "summary": "str"}
 
@@ -104,7 +95,6 @@ FRAME_DTYPES: dict[str, dict[str, str]] = {
     "hours_bank": HOURS_BANK_TABLE_DTYPES,
     "reconciliation": RECONCILIATION_TABLE_DTYPES,
     "name_conflict": NAME_CONFLICT_DTYPES,
-    "sync_run": SYNC_RUN_DTYPES,
     "shard_result": SHARD_RESULT_DTYPES,
 }
 """Each table's columns, in order, as the pandas dtypes `pipelines.store` returns."""
@@ -116,7 +106,6 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "hours_bank": ("id_number", "year"),
     "reconciliation": ("run_id", "platform", "year"),
     "name_conflict": ("id_number",),
-    "sync_run": ("run_id",),
     "shard_result": ("run_id", "shard"),
     "pipeline_state": ("name",),
 }
@@ -188,7 +177,6 @@ completion = _table(
 hours_bank = _table("hours_bank", Index(None, "person_bucket"))
 reconciliation = _table("reconciliation")
 name_conflict = _table("name_conflict", Index(None, "person_bucket"))
-sync_run = _table("sync_run")
 shard_result = _table("shard_result")
 """What each shard step of a run computed (JSON): counts and validation results, read by the
 checks and the ledger's metadata, so no step needs another step's frames."""

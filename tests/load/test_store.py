@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pandas as pd
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
+from pipelines.rules.versions import latest_versions
 from pipelines.shards import id_buckets
 from pipelines.store import Progress, Scope, Store, default_database_url
-from schemas.tables import VERSION_TABLE, UtcDateTime, metadata
+from schemas.tables import TABLES, VERSION_TABLE, UtcDateTime, metadata
 from tests.load.frames import (
     at,
     bank,
@@ -91,7 +95,7 @@ def test_migrate_on_an_existing_database_keeps_its_rows(database_url: str) -> No
     assert_same_tables({"raw": before}, {"raw": store.read_table("raw_record", columns=columns)})
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM xueshi_schema_version")).scalar() == (
-            "0004"
+            "0005"
         )
     store.dispose()
 
@@ -288,6 +292,74 @@ def test_a_record_seen_again_after_a_withdrawal_is_restored(store: Store) -> Non
     assert not store.raw_records().iloc[0]["withdrawn"]
 
 
+def test_a_stale_version_pulled_later_changes_only_the_sighting(store: Store) -> None:
+    newer = raw_row("1", score=60.0, updated_at=at("2022-08-01"), pulled_at=at("2022-08-02"))
+    store.store_batch("ta_yx", 2022, raw_frame(newer), {})
+    stale = raw_row("1", score=90.0, updated_at=at("2022-05-03"), pulled_at=at("2022-09-01"))
+
+    store.store_batch("ta_yx", 2022, raw_frame(stale), {})
+
+    row = store.raw_records().iloc[0]
+    assert (row["score"], row["updated_at"], row["last_seen_at"]) == (
+        60.0,
+        at("2022-08-01"),
+        at("2022-09-01"),
+    )
+    with store.engine.connect() as conn:
+        numbers = conn.exec_driver_sql("SELECT batch_seq, seen_batch FROM raw_record").one()
+    assert tuple(numbers) == (1, 2)  # seen again by batch 2, changed by none after 1
+
+
+def test_a_tombstone_beats_its_twin_stored_before_it(store: Store) -> None:
+    store.store_batch("ta_yx", 2022, raw_frame(raw_row("1")), {})
+
+    store.store_batch("ta_yx", 2022, raw_frame(raw_row("1", withdrawn=True)), {})
+
+    assert store.raw_records().iloc[0]["withdrawn"]
+
+
+VERSION = st.fixed_dictionaries(
+    {
+        "key": st.sampled_from(["1", "2"]),
+        "updated_day": st.one_of(st.none(), st.integers(1, 3)),
+        "pulled_day": st.integers(1, 3),
+        "withdrawn": st.booleans(),
+        "score": st.sampled_from([60.0, 70.0]),
+    }
+)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(versions=st.lists(VERSION, min_size=1, max_size=6))
+def test_the_stored_row_is_d1s_newest_version_in_any_pull_order(
+    store: Store, versions: list[dict[str, Any]]
+) -> None:
+    rows = [
+        raw_row(
+            v["key"],
+            score=v["score"],
+            updated_at=None if v["updated_day"] is None else at(f"2022-07-0{v['updated_day']}"),
+            pulled_at=at(f"2022-08-0{v['pulled_day']}"),
+            withdrawn=v["withdrawn"],
+            payload=f'{{"score":{v["score"]}}}',
+        )
+        for v in versions
+    ]
+    with store.transaction() as conn:
+        store.dialect.clear(conn, ["raw_record"])
+
+    for row in rows:  # one batch per version, in the order drawn
+        store.store_batch("ta_yx", 2022, raw_frame(row), {})
+
+    stored = store.raw_records()
+    live = stored[~stored["withdrawn"]].reset_index(drop=True)
+    expected = latest_versions(raw_frame(*rows))
+    columns = ["record_key", "score", "updated_at", "pulled_at", "payload"]
+    pd.testing.assert_frame_equal(live[columns], expected[columns], check_dtype=False)
+
+
 def test_known_keys_are_the_partitions_records_not_withdrawn(store: Store) -> None:
     store.store_batch(
         "ta_yx", 2022, raw_frame(raw_row("1"), raw_row("2"), raw_row("3", withdrawn=True)), {}
@@ -334,38 +406,19 @@ def test_timestamps_round_trip_as_the_same_instant_in_asia_shanghai(store: Store
 
 def test_single_row_timestamps_round_trip_through_the_column_type(store: Store) -> None:
     moment = datetime(2022, 3, 1, 12, 0, 0, 7, tzinfo=timezone(timedelta(hours=-5)))
+    row = {"platform": "ta_yx", "year": 2022, "state": "{}", "updated_at": moment}
 
-    store.record_run(
-        "run-1",
-        started_at=moment,
-        finished_at=None,
-        years=[2022],
-        platforms=["ta_yx"],
-        status="running",
-        counts={},
-    )
+    with store.transaction() as conn:
+        conn.execute(TABLES["watermark"].insert().values(**row))
 
-    run = store.read_table("sync_run").iloc[0]
-    assert run["started_at"] == moment
-    assert str(run["started_at"].tz) == "Asia/Shanghai"
+    stored = store.read_table("watermark").iloc[0]
+    assert stored["updated_at"] == moment
+    assert str(stored["updated_at"].tz) == "Asia/Shanghai"
 
 
 def test_the_timestamp_type_refuses_naive_datetimes(store: Store) -> None:
     with pytest.raises(ValueError, match="naive"):
         UtcDateTime().process_bind_param(datetime(2022, 1, 1), store.engine.dialect)
-
-
-def test_record_run_updates_the_run_it_started(store: Store) -> None:
-    started = datetime(2022, 3, 1, tzinfo=UTC)
-    common = {"started_at": started, "years": [2021, 2022], "platforms": ["ta_yx", "yt_ldu"]}
-    store.record_run("run-1", finished_at=None, status="running", counts={}, **common)
-
-    store.record_run("run-1", finished_at=started, status="success", counts={"ta_yx": 3}, **common)
-
-    runs = store.read_table("sync_run")
-    assert runs[["run_id", "status", "years", "counts"]].to_numpy().tolist() == [
-        ["run-1", "success", "2021,2022", '{"ta_yx": 3}']
-    ]
 
 
 def alice_scope(*records: str) -> Scope:

@@ -12,7 +12,9 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
+from dagster._core.execution.backfill import BulkActionStatus
 from dagster._core.instance.ref import InstanceRef
+from dagster._core.storage.tags import BACKFILL_ID_TAG
 from python_calamine import CalamineWorkbook
 
 from pipelines.runs import launch
@@ -94,8 +96,22 @@ def assert_files_match(out: Path, truth: Truth) -> None:
 
 
 def sync(years: range | list[int], instance: dg.DagsterInstance) -> None:
-    outcome = launch(list(years), instance=instance, resources=FAST_PLATFORMS)
+    """A range as `xueshi backfill` runs it, a year as `xueshi sync` does."""
+    outcome = launch(
+        list(years), instance=instance, resources=FAST_PLATFORMS, backfill=len(years) > 1
+    )
     assert outcome.success, outcome.errors
+
+
+def assert_the_backfill_is_listed_with_its_run(instance: dg.DagsterInstance) -> None:
+    """The CLI's backfill shows in the UI's list of backfills, finished, with its one run."""
+    (backfill,) = instance.get_backfills()
+    assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS
+    assert backfill.title == "xueshi backfill 2018–2021"
+    runs = instance.get_runs(dg.RunsFilter(tags={BACKFILL_ID_TAG: backfill.backfill_id}))
+    assert len(runs) == 1
+    data = backfill.asset_backfill_data
+    assert data is not None and data.materialized_subset == data.target_subset
 
 
 def run_scenario(
@@ -124,6 +140,7 @@ def test_backfill_then_syncs_through_faults_equal_the_ground_truth(
     with dg.DagsterInstance.ephemeral() as instance:
         run_scenario(dataset, sandbox, database_url, outputs, instance)
         runs = instance.get_runs()
+        assert_the_backfill_is_listed_with_its_run(instance)
     assert len(runs) == 3
     assert {run.job_name for run in runs} == {"sync"}
 
@@ -149,3 +166,4 @@ def test_runs_are_recorded_in_a_postgresql_dagster_instance(
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
         run_scenario(dataset, sandbox, postgres_url, tmp_path / "out", instance)
         assert len(instance.get_runs()) == 3
+        assert_the_backfill_is_listed_with_its_run(instance)

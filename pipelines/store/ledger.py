@@ -1,0 +1,220 @@
+"""The ledger (`completion`), the hours bank, name conflicts and the D4 reconciliation."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import Connection
+
+from pipelines.shards import Shard, id_buckets
+from pipelines.store.base import in_shard, is_in, literal
+from pipelines.store.state import LedgerState, PipelineState
+from schemas.ledger import STATES
+from schemas.tables import FRAME_DTYPES, PRIMARY_KEYS, TABLES
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a partial replace rewrites: ledger rows by record key, hours-bank rows by person
+    and year (`id_number`, `year`), name conflicts by person. Rows given must lie inside it."""
+
+    records: Collection[str]
+    person_years: pd.DataFrame
+    people: Collection[str]
+
+
+class Ledger(PipelineState):
+    def ledger_rows(
+        self,
+        columns: Sequence[str],
+        *,
+        keys: Collection[str] | None = None,
+        people: Collection[str] | None = None,
+        reasons: Collection[str] | None = None,
+    ) -> pd.DataFrame:
+        """`columns` of the ledger rows with one of `keys`, of one of `people`, or with one of
+        `reasons` (whichever are given; a row matching several comes once)."""
+        columns = list(dict.fromkeys(["record_key", *columns]))
+        reads = [
+            {"keys": {"record_key": keys}} if keys is not None else None,
+            {"keys": {"id_number": people}} if people is not None else None,
+            {"where": [is_in("reason", reasons)]} if reasons is not None else None,
+        ]
+        found = [self._read("completion", columns=columns, **r) for r in reads if r is not None]
+        if not found:
+            raise ValueError("ledger_rows needs keys, people or reasons")
+        return pd.concat(found, ignore_index=True).drop_duplicates("record_key", ignore_index=True)
+
+    def file_sizes(self, year: int, unknown: str) -> dict[str, int]:
+        """Hours rows per provincial file of `year`: credited ledger rows with hours, by their
+        person-year's employer (`unknown` for none, or for a row with no bank row, which the
+        files refuse)."""
+        sql = (
+            f"SELECT COALESCE(b.employer, {literal(unknown)}) AS file, COUNT(*) "
+            "FROM completion AS c LEFT JOIN hours_bank AS b "
+            "ON b.id_number = c.id_number AND b.year = c.credited_year "
+            f"WHERE {_file_rows(year)} GROUP BY 1"
+        )
+        with self.engine.connect() as conn:
+            return {str(f): int(n) for f, n in conn.exec_driver_sql(sql).all()}
+
+    def file_rows(
+        self, year: int, files: Collection[str], unknown: str, columns: Collection[str]
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The credited ledger rows with hours (their `columns`) and the bank rows of the
+        person-years whose employer (or `unknown`) is one of `files`."""
+        employer = f"COALESCE(employer, {literal(unknown)}) IN (SELECT value FROM files_stage)"
+        theirs = f"SELECT id_number FROM hours_bank WHERE year = {int(year)} AND {employer}"
+        people = f"id_number IN ({theirs})"
+        if unknown in files:  # rows without a bank row land in `unknown`'s file, which refuses them
+            people += (
+                f" OR id_number NOT IN (SELECT id_number FROM hours_bank WHERE year = {int(year)})"
+            )
+        credited = self._read(
+            "completion",
+            columns=columns,
+            where=(_file_rows(year), people),
+            staged={"files_stage": files},
+        )
+        bank = self._read(
+            "hours_bank",
+            columns=("id_number", "year", "name", "employer"),
+            where=(f"year = {int(year)}", employer),
+            staged={"files_stage": files},
+        )
+        return credited, bank
+
+    def state_counts(self) -> pd.DataFrame:
+        """D4 over the whole ledger: records per platform, year and state (the SQL twin of
+        `pipelines.rules.bank.reconciliation_counts`, so a partial recompute still counts all)."""
+        states = list(STATES)
+        sums = ", ".join(
+            f"SUM(CASE WHEN state = {literal(s)} THEN 1 ELSE 0 END) AS {s}" for s in states
+        )
+        year = "COALESCE(credited_year, pull_year)"
+        sql = (
+            f"SELECT platform, {year} AS year, COUNT(*) AS raw, {sums} FROM completion "
+            f"GROUP BY platform, {year} ORDER BY platform, {year}"
+        )
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql(sql).all()
+        frame = pd.DataFrame(rows, columns=["platform", "year", "raw", *states])
+        return frame.astype({"platform": "str"} | dict.fromkeys(["year", "raw", *states], "int64"))
+
+    def replace_outputs(
+        self,
+        completion: pd.DataFrame,
+        hours_bank: pd.DataFrame,
+        name_conflicts: pd.DataFrame,
+        *,
+        scope: Scope | Shard | None = None,
+        state: LedgerState | None = None,
+        sightings: tuple[int, int] | None = None,
+    ) -> None:
+        """Replace the ledger, the bank and the name conflicts in one transaction: all of them,
+        the rows of one shard's people, or what a `Scope` names. Ledger rows carry their
+        record's `person_bucket`; bank and conflict rows get their ID number's. `state` is
+        recorded in the same transaction, and the ledger rows of records seen again by batches
+        `first < n <= last` (`sightings`) get their new `last_seen_at`.
+
+        A shard's write leaves the years' write numbers to `finish_full`: every shard would
+        otherwise update the same few rows, and on PostgreSQL wait for each other's commits.
+        """
+        frames = {
+            "completion": completion.assign(pull_year=completion.get("pull_year", pd.NA)),
+            "hours_bank": hours_bank.assign(person_bucket=id_buckets(hours_bank["id_number"])),
+            "name_conflict": name_conflicts[["id_number", "names"]].assign(
+                person_bucket=id_buckets(name_conflicts["id_number"])
+            ),
+        }
+        if isinstance(scope, Scope):
+            _check_scope(frames, scope)
+        elif isinstance(scope, Shard):
+            _check_shard(frames, scope)
+        with self.transaction() as conn:
+            if scope is None:
+                self.dialect.clear(conn, frames)
+            elif isinstance(scope, Shard):
+                for name in frames:
+                    conn.exec_driver_sql(f"DELETE FROM {name} WHERE {in_shard(scope)}")
+            else:
+                self._delete_scope(conn, scope)
+            for name, frame in frames.items():
+                ordered = frame.sort_values(list(PRIMARY_KEYS[name]), kind="stable")
+                self._bulk_insert(conn, name, ordered, FRAME_DTYPES[name], name)
+            if not isinstance(scope, Shard):
+                years = {int(y) for y in frames["hours_bank"]["year"]}
+                years |= {int(y) for y in frames["completion"]["credited_year"].dropna()}
+                if scope is not None:
+                    years |= {int(y) for y in scope.person_years["year"]}
+                self._mark_years(conn, years, every=scope is None)
+            if sightings is not None:
+                conn.exec_driver_sql(
+                    "UPDATE completion SET last_seen_at = seen.last_seen_at "
+                    "FROM raw_record AS seen WHERE seen.record_key = completion.record_key "
+                    f"AND seen.seen_batch > {int(sightings[0])} "
+                    f"AND seen.seen_batch <= {int(sightings[1])}"
+                )
+            if state is not None:
+                self._record_state(conn, state)
+
+    def _delete_scope(self, conn: Connection, scope: Scope) -> None:
+        keys = pd.DataFrame({"record_key": pd.Series(list(scope.records), dtype="str")})
+        years = scope.person_years[["id_number", "year"]].astype({"id_number": "str"})
+        people = pd.DataFrame({"id_number": pd.Series(list(scope.people), dtype="str")})
+        self._stage(conn, "keys_stage", keys, {"record_key": "str"})
+        self._stage(conn, "years_stage", years, {"id_number": "str", "year": "int64"})
+        self._stage(conn, "people_stage", people, {"id_number": "str"})
+        conn.exec_driver_sql(
+            "DELETE FROM completion WHERE record_key IN (SELECT record_key FROM keys_stage)"
+        )
+        conn.exec_driver_sql(
+            "DELETE FROM hours_bank WHERE EXISTS (SELECT 1 FROM years_stage AS s "
+            "WHERE s.id_number = hours_bank.id_number AND s.year = hours_bank.year)"
+        )
+        conn.exec_driver_sql(
+            "DELETE FROM name_conflict WHERE id_number IN (SELECT id_number FROM people_stage)"
+        )
+        for name in ("keys_stage", "years_stage", "people_stage"):
+            conn.exec_driver_sql(f"DROP TABLE {name}")
+
+    def append_reconciliation(
+        self, run_id: str, run_at: datetime | pd.Timestamp, counts: pd.DataFrame
+    ) -> None:
+        """Store a run's D4 counts (platform, year, raw, …); a repeated run_id replaces its rows."""
+        frame = counts.assign(run_id=run_id, run_at=pd.Timestamp(run_at))
+        with self.transaction() as conn:
+            conn.execute(
+                TABLES["reconciliation"].delete().where(TABLES["reconciliation"].c.run_id == run_id)
+            )
+            self._bulk_insert(
+                conn, "reconciliation", frame, FRAME_DTYPES["reconciliation"], "reconciliation"
+            )
+
+
+def _file_rows(year: int) -> str:
+    return f"credited_year = {int(year)} AND state = 'credited' AND hours_credited > 0"
+
+
+def _check_shard(frames: Mapping[str, pd.DataFrame], shard: Shard) -> None:
+    for name, frame in frames.items():
+        outside = ~frame["person_bucket"].between(shard.first, shard.last)
+        if outside.any():
+            raise ValueError(f"shard {shard.label}: {int(outside.sum())} {name} rows outside it")
+
+
+def _check_scope(frames: Mapping[str, pd.DataFrame], scope: Scope) -> None:
+    def person_year(frame: pd.DataFrame) -> pd.Series:
+        return frame["id_number"].astype("str") + "|" + frame["year"].astype("str")
+
+    outside = {
+        "completion": ~frames["completion"]["record_key"].isin(pd.Index(list(scope.records))),
+        "hours_bank": ~person_year(frames["hours_bank"]).isin(person_year(scope.person_years)),
+        "name_conflict": ~frames["name_conflict"]["id_number"].isin(pd.Index(list(scope.people))),
+    }
+    for name, rows in outside.items():
+        if rows.any():
+            raise ValueError(f"partial replace: {int(rows.sum())} {name} rows outside its scope")

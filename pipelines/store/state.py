@@ -1,0 +1,106 @@
+"""Pipeline state: which batch the outputs hold, the write number of each output year, and
+what each shard step of a run computed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from pipelines.store.base import Database, literal
+
+_OUTPUT_YEARS = "substr(name, 1, 8) = 'outputs:'"
+"""`pipeline_state` rows of output years (not `LIKE`: psycopg reads `%` as a placeholder)."""
+
+
+@dataclass(frozen=True)
+class LedgerState:
+    """The outputs hold every batch up to `batch`, computed by rules with `fingerprint`."""
+
+    batch: int
+    fingerprint: str
+
+
+class PipelineState(Database):
+    def last_batch(self) -> int:
+        """The number of the last batch stored (0 before any)."""
+        sql = "SELECT seq FROM pipeline_state WHERE name = 'raw'"
+        with self.engine.connect() as conn:
+            return int(conn.exec_driver_sql(sql).scalar_one())
+
+    def ledger_state(self) -> LedgerState | None:
+        """The batch the outputs were last brought up to, and the rules that computed them."""
+        with self.engine.connect() as conn:
+            row = conn.exec_driver_sql(
+                "SELECT seq, fingerprint FROM pipeline_state WHERE name = 'ledger'"
+            ).one_or_none()
+        return None if row is None else LedgerState(int(row[0]), str(row[1]))
+
+    def finish_full(self, state: LedgerState) -> None:
+        """After every shard of a full refresh: record `state` and give every year a new
+        write number, in one transaction (until then the next run starts over)."""
+        with self.transaction() as conn:
+            found = conn.exec_driver_sql(
+                "SELECT DISTINCT year FROM hours_bank UNION "
+                "SELECT DISTINCT credited_year FROM completion WHERE credited_year IS NOT NULL"
+            ).scalars()
+            self._mark_years(conn, {int(y) for y in found}, every=True)
+            self._record_state(conn, state)
+
+    def output_years(self) -> dict[int, int]:
+        """Each year that has had outputs, with the number of the write that last changed it."""
+        sql = f"SELECT name, seq FROM pipeline_state WHERE {_OUTPUT_YEARS}"
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql(sql).all()
+        return {int(name.split(":", 1)[1]): int(seq) for name, seq in rows}
+
+    def put_shard_result(self, run_id: str, shard: int, summary: Mapping[str, Any]) -> None:
+        """Keep what a shard step computed for the steps after it (they may run elsewhere)."""
+        text = json.dumps(dict(summary), ensure_ascii=False, sort_keys=True)
+        with self.transaction() as conn:
+            self._upsert(
+                conn, "shard_result", {"run_id": run_id, "shard": int(shard), "summary": text}
+            )
+
+    def shard_results(self, run_id: str) -> list[dict[str, Any]]:
+        """The summaries the shard steps of `run_id` kept, in shard order."""
+        rows = self.read_table("shard_result", where=(f"run_id = {literal(run_id)}",))
+        return [json.loads(s) for s in rows["summary"]]
+
+    def _next_batch(self, conn: Connection) -> int:
+        """Number a raw batch (the row lock on the counter makes numbers follow commit order)."""
+        return int(
+            conn.exec_driver_sql(
+                "UPDATE pipeline_state SET seq = seq + 1 WHERE name = 'raw' RETURNING seq"
+            ).scalar_one()
+        )
+
+    def _record_state(self, conn: Connection, state: LedgerState) -> None:
+        self._upsert(
+            conn,
+            "pipeline_state",
+            {
+                "name": "ledger",
+                "seq": state.batch,
+                "fingerprint": state.fingerprint,
+                "updated_at": datetime.now(UTC),
+            },
+        )
+
+    def _mark_years(self, conn: Connection, years: Collection[int], *, every: bool) -> None:
+        """Number this write of the outputs and give that number to the years it changed
+        (`every` year that ever had outputs, on a full replace). The provincial files read a
+        year only when its number moved (`output_years`)."""
+        write = int(
+            conn.exec_driver_sql(
+                "UPDATE pipeline_state SET seq = seq + 1 WHERE name = 'outputs' RETURNING seq"
+            ).scalar_one()
+        )
+        if every:
+            conn.exec_driver_sql(f"UPDATE pipeline_state SET seq = {write} WHERE {_OUTPUT_YEARS}")
+        for year in sorted(years):
+            self._upsert(conn, "pipeline_state", {"name": f"outputs:{year}", "seq": write})
