@@ -13,6 +13,9 @@ from pipelines.report import Figures, build_report
 from pipelines.resources import Database, ProvincialOutput
 from pipelines.rules.config import RulesConfig
 from pipelines.rules.eligibility import ELIGIBILITY_DTYPES, title_eligibility, title_requirements
+from pipelines.shards import count_for as shard_count
+from pipelines.shards import shards
+from pipelines.store.base import in_shard
 
 BAR_WIDTH = 20
 
@@ -33,21 +36,32 @@ def text_bar(share: float, width: int = BAR_WIDTH) -> str:
     metadata={"dagster/column_schema": table_schema(ELIGIBILITY_DTYPES)},
 )
 def title_eligibility_asset(database: Database) -> dg.MaterializeResult:
-    config = RulesConfig()
+    """Person by person, so a shard of people at a time: memory follows a shard, not the
+    history."""
+    config, types = RulesConfig(), employer_types()
     store = database.store()
     columns = ("id_number", "year", "name", "employer", "city", "public_hours")
-    bank = store.read_table("hours_bank", columns=(*columns, "professional_hours"))
-    people = title_eligibility(title_requirements(bank, employer_types(), config))
-    verdict = people["eligible"].map({True: "eligible", False: "not eligible"}).fillna("unknown")
-    counts = pd.crosstab(people["employer_type"], verdict)
+    counts, preview, rows = pd.DataFrame(), pd.DataFrame(), 0
+    for shard in shards(shard_count(store.row_count("hours_bank"))):
+        bank = store.read_table(
+            "hours_bank", columns=(*columns, "professional_hours"), where=(in_shard(shard),)
+        )
+        people = title_eligibility(title_requirements(bank, types, config))
+        verdict = people["eligible"].map({True: "eligible", False: "not eligible"})
+        shard_counts = pd.crosstab(people["employer_type"], verdict.fillna("unknown"))
+        counts = counts.add(shard_counts, fill_value=0)
+        preview = people if preview.empty else preview
+        rows += len(people)
+    counts = counts.fillna(0).astype("int64")
+    found = counts.sum(axis=0)
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(people),
-            "eligible": int(people["eligible"].eq(True).sum()),
-            "not_eligible": int(people["eligible"].eq(False).sum()),
-            "unknown_employer_type": int(people["eligible"].isna().sum()),
+            "dagster/row_count": rows,
+            "eligible": int(found.get("eligible", 0)),
+            "not_eligible": int(found.get("not eligible", 0)),
+            "unknown_employer_type": int(found.get("unknown", 0)),
             "by_employer_type": dg.MetadataValue.md(markdown_table(counts.reset_index())),
-            "preview": dg.MetadataValue.md(masked_preview(people, ("id_number",))),
+            "preview": dg.MetadataValue.md(masked_preview(preview, ("id_number",))),
         }
     )
 
@@ -82,9 +96,8 @@ def report_metadata(year: int, found: Figures, page: str) -> dict[str, object]:
 )
 def compliance_report(database: Database, output: ProvincialOutput) -> dg.MaterializeResult:
     store = database.store()
-    years = store.read_table("hours_bank", columns=("year",))["year"]
-    if years.empty:
+    year = store.latest_bank_year()
+    if year is None:
         return dg.MaterializeResult(metadata={"report": "no hours yet"})
-    year = int(years.max())
     found, page = build_report(store, year, output.path())
     return dg.MaterializeResult(metadata=report_metadata(year, found, str(page)))

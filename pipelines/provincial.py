@@ -420,6 +420,11 @@ class LedgerFiles(Protocol):
         """The credited ledger rows (their `columns`) and the bank rows of those files."""
         ...
 
+    def changed_files(self, year: int, since: int) -> set[str] | None:
+        """Employers (`''`: none) whose file of `year` changed after write `since`; None when
+        every file must be compared."""
+        ...
+
 
 def update_provincial(
     ledger: LedgerFiles,
@@ -432,7 +437,9 @@ def update_provincial(
     writer, or whose files are missing or resized, and leave the others unread. A year is read
     in batches of about `BATCH_ROWS` rows, whole employers each.
 
-    A night that changes one year's records reads and compares that year only.
+    A night that changes one year's records reads that year's changed files only: the
+    employer-years the store says its writes since the manifest's touched (`changed_files`);
+    the other files stay as the manifest lists them.
     """
     root = Path(out_dir) / "provincial"
     version = writer_version(platforms)
@@ -442,17 +449,17 @@ def update_provincial(
         for year, source in sources.items()
         if (files := _current(root / str(year), year, source)) is not None
     }
-    done = {
-        year: _write_year(
-            root / str(year),
-            year,
-            file_stems(sizes := ledger.file_sizes(year, UNKNOWN_EMPLOYER)),
-            _batches(ledger, year, sizes, platforms),
-            source,
-        )
-        for year, source in sorted(sources.items())
-        if year not in current
-    }
+    done = {}
+    for year, source in sorted(sources.items()):
+        if year in current:
+            continue
+        folder = root / str(year)
+        sizes = ledger.file_sizes(year, UNKNOWN_EMPLOYER)
+        stems = file_stems(sizes)
+        kept = _unchanged(folder, ledger, year, version, stems, sizes)
+        changed = {file: rows for file, rows in sizes.items() if file not in kept}
+        batches = _batches(ledger, year, changed, platforms)
+        done[year] = _write_year(folder, year, stems, batches, source, kept)
     return Manifest(
         Path(out_dir),
         tuple(f for files in current.values() for f in files)
@@ -523,6 +530,44 @@ def _current(folder: Path, year: int, source: str) -> list[ProvincialFile] | Non
         return None
 
 
+def _unchanged(
+    folder: Path,
+    ledger: LedgerFiles,
+    year: int,
+    version: str,
+    stems: Mapping[str, str],
+    sizes: Mapping[str, int],
+) -> dict[str, list[Mapping[str, Any]]]:
+    """The manifest entries (hours and learners) of the employers whose file no write since
+    the manifest's touched, and that are on disk as listed under today's name: kept unread."""
+    document = _manifest(folder)
+    write, _, written_by = str(document.get("source", "")).partition("/")
+    if written_by != version or not write.isdigit():
+        return {}
+    changed = ledger.changed_files(year, int(write))
+    if changed is None:
+        return {}
+    changed = {e or UNKNOWN_EMPLOYER for e in changed}
+    on_disk = {kind: _sizes(folder / kind) for kind in (HOURS, LEARNERS)}
+    by_path = _manifest_entries(document)
+    kept = {}
+    for employer, rows in sizes.items():
+        if employer in changed:
+            continue
+        entries = [by_path.get(f"{kind}/{stems[employer]}.xlsx") for kind in (HOURS, LEARNERS)]
+        if (
+            all(
+                e is not None
+                and e.get("employer") == employer
+                and on_disk[e.get("kind", "")].get(Path(str(e["path"])).name) == e.get("bytes")
+                for e in entries
+            )
+            and entries[0]["rows"] == rows
+        ):
+            kept[employer] = entries
+    return kept
+
+
 def _in_year(frame: pd.DataFrame, year: int) -> pd.DataFrame:
     """The year's rows of a frame sorted by year."""
     first, last = np.searchsorted(frame["year"].to_numpy(), [year, year + 1])
@@ -535,14 +580,25 @@ def _write_year(
     stems: Mapping[str, str],
     batches: Iterable[tuple[pd.DataFrame, pd.DataFrame]],
     source: str | None,
+    kept: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> tuple[list[ProvincialFile], Path]:
     """Write one year's changed workbooks batch by batch (hours and learner rows of whole
-    files), then its manifest, and remove its stale files."""
+    files), then its manifest (with the `kept` files' entries as they were), and remove its
+    stale files."""
     old = _manifest_entries(_manifest(folder))
     on_disk = {kind: _sizes(folder / kind) for kind in (HOURS, LEARNERS)}
     year_files: list[ProvincialFile] = []
     sizes: dict[Path, int] = {}
     digests: dict[Path, str] = {}
+    for entries in (kept or {}).values():
+        for e in entries:
+            path = folder / str(e["path"])
+            year_files.append(
+                ProvincialFile(
+                    year, str(e["kind"]), str(e["employer"]), path, int(e["rows"]), str(e["sha256"])
+                )
+            )
+            sizes[path], digests[path] = int(e["bytes"]), str(e["digest"])
     for hours, learners in batches:
         kinds = (
             _Sheets.of(HOURS, HOURS_HEADER, hours),

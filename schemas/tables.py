@@ -108,6 +108,7 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "name_conflict": ("id_number",),
     "shard_result": ("run_id", "shard"),
     "pipeline_state": ("name",),
+    "output_file": ("year", "employer"),
 }
 
 _REQUIRED = frozenset({"platform", "source_key", "state"})
@@ -190,6 +191,17 @@ pipeline_state = Table(
 )
 """`raw`: the last batch number given out; `ledger`: the last one folded into the outputs, and
 the fingerprint of the rules that computed them (a different fingerprint means a full run)."""
+
+output_file = Table(
+    "output_file",
+    metadata,
+    Column("year", Integer(), primary_key=True),
+    Column("employer", Text(), primary_key=True),
+    Column("seq", BigInteger(), nullable=False),
+)
+"""The write of the outputs that last changed the rows of a year's file for an employer (`''`:
+none), so a night rewrites only those files; `pipeline_state` `outputs_full` is the last write
+that replaced everything."""
 
 run_lease = Table(
     "run_lease",

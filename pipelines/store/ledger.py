@@ -15,6 +15,8 @@ from pipelines.store.state import LedgerState, PipelineState
 from schemas.ledger import STATES
 from schemas.tables import FRAME_DTYPES, PRIMARY_KEYS, TABLES
 
+_SCOPE_STAGES = ("keys_stage", "years_stage", "people_stage")
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -87,6 +89,12 @@ class Ledger(PipelineState):
         )
         return credited, bank
 
+    def latest_bank_year(self) -> int | None:
+        """The last year the hours bank has rows for."""
+        with self.engine.connect() as conn:
+            year = conn.exec_driver_sql("SELECT MAX(year) FROM hours_bank").scalar_one()
+        return None if year is None else int(year)
+
     def state_counts(self) -> pd.DataFrame:
         """D4 over the whole ledger: records per platform, year and state (the SQL twin of
         `pipelines.rules.bank.reconciliation_counts`, so a partial recompute still counts all)."""
@@ -141,16 +149,22 @@ class Ledger(PipelineState):
                 for name in frames:
                     conn.exec_driver_sql(f"DELETE FROM {name} WHERE {in_shard(scope)}")
             else:
-                self._delete_scope(conn, scope)
+                self._stage_scope(conn, scope)
+                files = self._scope_files(conn)
+                self._delete_scope(conn)
             for name, frame in frames.items():
                 ordered = frame.sort_values(list(PRIMARY_KEYS[name]), kind="stable")
                 self._bulk_insert(conn, name, ordered, FRAME_DTYPES[name], name)
-            if not isinstance(scope, Shard):
+            if scope is None:
                 years = {int(y) for y in frames["hours_bank"]["year"]}
                 years |= {int(y) for y in frames["completion"]["credited_year"].dropna()}
-                if scope is not None:
-                    years |= {int(y) for y in scope.person_years["year"]}
-                self._mark_years(conn, years, every=scope is None)
+                self._mark_years(conn, years, every=True)
+            elif isinstance(scope, Scope):
+                files |= self._scope_files(conn)
+                for name in _SCOPE_STAGES:
+                    conn.exec_driver_sql(f"DROP TABLE {name}")
+                years = {int(y) for y in scope.person_years["year"]} | {y for y, _ in files}
+                self._mark_years(conn, years, every=False, files=files)
             if sightings is not None:
                 conn.exec_driver_sql(
                     "UPDATE completion SET last_seen_at = seen.last_seen_at "
@@ -161,13 +175,29 @@ class Ledger(PipelineState):
             if state is not None:
                 self._record_state(conn, state)
 
-    def _delete_scope(self, conn: Connection, scope: Scope) -> None:
+    def _stage_scope(self, conn: Connection, scope: Scope) -> None:
         keys = pd.DataFrame({"record_key": pd.Series(list(scope.records), dtype="str")})
         years = scope.person_years[["id_number", "year"]].astype({"id_number": "str"})
         people = pd.DataFrame({"id_number": pd.Series(list(scope.people), dtype="str")})
         self._stage(conn, "keys_stage", keys, {"record_key": "str"})
         self._stage(conn, "years_stage", years, {"id_number": "str", "year": "int64"})
         self._stage(conn, "people_stage", people, {"id_number": "str"})
+
+    def _scope_files(self, conn: Connection) -> set[tuple[int, str]]:
+        """The employer-year files (`''`: no employer) that the staged scope's ledger and bank
+        rows fall in now: asked before the delete and after the insert, what a partial replace
+        changed."""
+        rows = conn.exec_driver_sql(
+            "SELECT c.credited_year, COALESCE(b.employer, '') FROM completion AS c "
+            "LEFT JOIN hours_bank AS b ON b.id_number = c.id_number AND b.year = c.credited_year "
+            "WHERE c.record_key IN (SELECT record_key FROM keys_stage) "
+            "AND c.credited_year IS NOT NULL "
+            "UNION SELECT b.year, COALESCE(b.employer, '') FROM hours_bank AS b "
+            "JOIN years_stage AS s ON s.id_number = b.id_number AND s.year = b.year"
+        ).all()
+        return {(int(year), str(employer)) for year, employer in rows}
+
+    def _delete_scope(self, conn: Connection) -> None:
         conn.exec_driver_sql(
             "DELETE FROM completion WHERE record_key IN (SELECT record_key FROM keys_stage)"
         )
@@ -178,8 +208,6 @@ class Ledger(PipelineState):
         conn.exec_driver_sql(
             "DELETE FROM name_conflict WHERE id_number IN (SELECT id_number FROM people_stage)"
         )
-        for name in ("keys_stage", "years_stage", "people_stage"):
-            conn.exec_driver_sql(f"DROP TABLE {name}")
 
     def append_reconciliation(
         self, run_id: str, run_at: datetime | pd.Timestamp, counts: pd.DataFrame

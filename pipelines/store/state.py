@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from pipelines.store.base import Database, literal
+from schemas.tables import TABLES
 
 _OUTPUT_YEARS = "substr(name, 1, 8) = 'outputs:'"
 """`pipeline_state` rows of output years (not `LIKE`: psycopg reads `%` as a placeholder)."""
@@ -91,10 +92,32 @@ class PipelineState(Database):
             },
         )
 
-    def _mark_years(self, conn: Connection, years: Collection[int], *, every: bool) -> None:
+    def changed_files(self, year: int, since: int) -> set[str] | None:
+        """Employers (`''`: none) whose file of `year` writes after `since` changed; None when
+        a write after `since` replaced everything (every file must be compared)."""
+        with self.engine.connect() as conn:
+            full = conn.exec_driver_sql(
+                "SELECT seq FROM pipeline_state WHERE name = 'outputs_full'"
+            ).scalar_one_or_none()
+            if full is None or int(full) > since:
+                return None
+            rows = conn.exec_driver_sql(
+                f"SELECT employer FROM output_file WHERE year = {int(year)} AND seq > {int(since)}"
+            ).scalars()
+            return {str(e) for e in rows}
+
+    def _mark_years(
+        self,
+        conn: Connection,
+        years: Collection[int],
+        *,
+        every: bool,
+        files: Collection[tuple[int, str]] = (),
+    ) -> None:
         """Number this write of the outputs and give that number to the years it changed
-        (`every` year that ever had outputs, on a full replace). The provincial files read a
-        year only when its number moved (`output_years`)."""
+        (`every` year that ever had outputs, on a full replace) and to the employer-year
+        `files` it changed. The provincial files read a year only when its number moved
+        (`output_years`), and then only its changed files (`changed_files`)."""
         write = int(
             conn.exec_driver_sql(
                 "UPDATE pipeline_state SET seq = seq + 1 WHERE name = 'outputs' RETURNING seq"
@@ -102,5 +125,14 @@ class PipelineState(Database):
         )
         if every:
             conn.exec_driver_sql(f"UPDATE pipeline_state SET seq = {write} WHERE {_OUTPUT_YEARS}")
+            self._upsert(conn, "pipeline_state", {"name": "outputs_full", "seq": write})
         for year in sorted(years):
             self._upsert(conn, "pipeline_state", {"name": f"outputs:{year}", "seq": write})
+        if files:
+            insert = self.dialect.insert(TABLES["output_file"])
+            conn.execute(
+                insert.on_conflict_do_update(
+                    index_elements=["year", "employer"], set_={"seq": insert.excluded.seq}
+                ),
+                [{"year": y, "employer": e, "seq": write} for y, e in sorted(files)],
+            )

@@ -12,9 +12,11 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from pipelines.answer_assets import compliance_report, text_bar, title_eligibility_asset
+from pipelines.assets import employer_types
 from pipelines.cli import main
 from pipelines.report import Figures, build_report, spreadsheet_safe
 from pipelines.resources import Database, ProvincialOutput
+from pipelines.rules.eligibility import title_eligibility, title_requirements
 from pipelines.store import Store
 from sandbox.generator import Truth
 
@@ -188,6 +190,22 @@ def test_the_assets_show_headline_figures_and_a_chart_as_metadata(
         + titles["not_eligible"].value
         + titles["unknown_employer_type"].value
     )
+
+
+def test_title_eligibility_read_a_shard_at_a_time_counts_as_the_whole_bank(
+    store: Store, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pipelines.answer_assets.shard_count", lambda _rows: 7)
+    whole = title_eligibility(title_requirements(store.read_table("hours_bank"), employer_types()))
+
+    result = dg.materialize(
+        [title_eligibility_asset], resources={"database": Database(url=database_url)}
+    )
+
+    titles = result.asset_materializations_for_node("title_eligibility")[0].metadata
+    assert titles["dagster/row_count"].value == len(whole)
+    assert titles["eligible"].value == int(whole["eligible"].eq(True).sum())
+    assert titles["unknown_employer_type"].value == int(whole["eligible"].isna().sum())
 
 
 def test_a_text_bar_fills_in_proportion_to_the_share() -> None:

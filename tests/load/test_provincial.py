@@ -457,6 +457,8 @@ class Ledger:
         rows, self.hours_bank = two_employers_two_years()
         self.completion = ledger(*rows)
         self.reads: list[int] = []
+        self.read_files: list[str] = []
+        self.changed: set[str] | None = None
 
     def file_sizes(self, year: int, unknown: str) -> dict[str, int]:
         self.reads.append(year)
@@ -468,12 +470,37 @@ class Ledger:
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         bank = self.hours_bank[self.hours_bank["year"] == year]
         if files is not None:
+            self.read_files += sorted(files)
             bank = bank[bank["employer"].fillna(unknown).isin(list(files))]
         credited = self.completion[
             (self.completion["credited_year"] == year)
             & self.completion["id_number"].isin(bank["id_number"])
         ]
         return credited[list(columns)], bank
+
+    def changed_files(self, year: int, since: int) -> set[str] | None:
+        return self.changed
+
+
+def test_update_reads_only_the_files_the_ledger_changed_since_the_manifest(
+    tmp_path: Path,
+) -> None:
+    source = Ledger()
+    first = update_provincial(source, tmp_path, {2021: 1, 2022: 1})
+    school = file_of(first, 2022, "hours", SCHOOL).stat().st_mtime_ns
+    source.read_files.clear()
+    source.completion.loc[source.completion["record_key"] == "ta_yx:w", "hours_credited"] = 1.5
+    source.changed = {FIRM}
+
+    again = update_provincial(source, tmp_path, {2021: 1, 2022: 2})
+
+    assert source.read_files == [FIRM]
+    assert file_of(again, 2022, "hours", SCHOOL).stat().st_mtime_ns == school
+    assert {(f.kind, f.employer, f.rows) for f in again.files if f.year == 2022} == {
+        (kind, employer, 1) for kind in ("hours", "learners") for employer in (SCHOOL, FIRM)
+    }
+    rows = as_dicts(file_of(again, 2022, "hours", FIRM))
+    assert [r["学时"] for r in rows] == [1.5]
 
 
 def test_update_reads_only_the_years_whose_write_number_moved(tmp_path: Path) -> None:

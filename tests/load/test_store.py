@@ -95,7 +95,7 @@ def test_migrate_on_an_existing_database_keeps_its_rows(database_url: str) -> No
     assert_same_tables({"raw": before}, {"raw": store.read_table("raw_record", columns=columns)})
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM xueshi_schema_version")).scalar() == (
-            "0005"
+            "0006"
         )
     store.dispose()
 
@@ -475,6 +475,29 @@ def test_a_partial_replace_numbers_only_the_years_of_its_scope(store: Store) -> 
     )
 
     assert store.output_years() == {2021: 1, 2022: 2}
+
+
+def test_a_partial_replace_names_the_files_it_changed_before_and_after(store: Store) -> None:
+    store.replace_outputs(*outputs(ALICE, BOB))
+
+    store.replace_outputs(
+        ledger(ledger_row("alice-new", ALICE)),
+        bank(bank_row(ALICE, employer="新单位")),
+        conflicts(),
+        scope=alice_scope("alice-new"),
+    )
+
+    assert store.changed_files(2022, 1) == {"泰安市第一中学", "新单位"}
+    assert store.changed_files(2022, 2) == set()
+
+
+def test_after_a_full_replace_every_file_is_to_be_compared(store: Store) -> None:
+    store.replace_outputs(*outputs(ALICE))
+
+    store.replace_outputs(*outputs(ALICE, BOB))
+
+    assert store.changed_files(2022, 1) is None
+    assert store.changed_files(2022, 2) == set()
 
 
 def test_partial_replace_refuses_rows_outside_its_scope(store: Store) -> None:
