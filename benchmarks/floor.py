@@ -26,9 +26,9 @@ from python_calamine import CalamineWorkbook
 from sqlalchemy import Engine
 
 from connectors import decode
-from connectors.core import PlatformSpec, PullRequest, Settings, settings_for
+from connectors.core import PullRequest, Settings, settings_for
 from connectors.engines.lllnet import sign
-from connectors.specs import load_specs
+from schemas.platforms import PlatformSpec, load_specs
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 Fetcher = Callable[[httpx.Client, PlatformSpec, Settings, PullRequest], int]

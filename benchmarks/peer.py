@@ -22,7 +22,7 @@ import httpx
 
 from connectors import decode
 from connectors.core import settings_for
-from connectors.specs import load_specs
+from schemas.platforms import load_specs
 
 JSON_FAMILIES = ("yx", "treewises", "spa")
 

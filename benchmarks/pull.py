@@ -21,8 +21,8 @@ from benchmarks import floor
 from benchmarks.platforms import Platforms
 from connectors.core import PullRequest, settings_for
 from connectors.pull import pull
-from connectors.specs import load_specs
 from pipelines.assets import FIRST_YEAR, current_year
+from schemas.platforms import load_specs
 
 
 @dataclass(frozen=True)

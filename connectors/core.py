@@ -1,7 +1,7 @@
 """What every family engine shares: settings, errors, the retrying HTTP client, the pull protocol.
 
 A family engine (`connectors/engines/<family>.py`) implements auth, paging or job polling and
-decoding for its protocol; a platform is a TOML spec (`connectors/specs/<code>.toml`). Engines
+decoding for its protocol; a platform is a TOML spec (`schemas/specs/<code>.toml`). Engines
 never retry by hand: transient faults (5xx, resets, timeouts, 429) are handled here, once.
 """
 
@@ -26,6 +26,8 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
 )
+
+from schemas.platforms import PlatformSpec
 
 log = logging.getLogger("xueshi.connectors")
 
@@ -359,15 +361,3 @@ class Engine(Protocol):
         request: PullRequest,
         progress: Progress,
     ) -> Iterator[Batch]: ...
-
-
-@dataclass(frozen=True)
-class PlatformSpec:
-    """A platform's declarative spec, loaded from `connectors/specs/<code>.toml`."""
-
-    code: str
-    organizer: str
-    city: str
-    family: str
-    options: Mapping[str, Any]
-    """Family-specific settings (field map, label map, encoding, page size, quirks)."""

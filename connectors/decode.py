@@ -28,10 +28,10 @@ from connectors import frames
 from connectors.core import (
     AuthError,
     PlatformClient,
-    PlatformSpec,
     PullRequest,
     log,
 )
+from schemas.platforms import PlatformSpec
 from schemas.raw import TIMESTAMP, TZ
 
 BOM = "\ufeff"

@@ -28,7 +28,7 @@ from connectors.core import (
     settings_for,
 )
 from connectors.engines import huaxue, lllnet, spa, treewises, tyjrp, yx, zjp
-from connectors.specs import load_specs
+from schemas.platforms import load_specs
 from schemas.raw import empty
 
 log = logging.getLogger("xueshi.connectors")

@@ -16,8 +16,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pandas as pd
 
-from connectors.core import Batch, PlatformSpec, PullRequest
-from connectors.specs import load_specs
+from connectors.core import Batch, PullRequest
 from pipelines import checks, validation
 from pipelines.crash import crash_point
 from pipelines.forms import (
@@ -50,7 +49,7 @@ from pipelines.rules import RulesResult
 from pipelines.shards import Shard
 from pipelines.store import Store
 from schemas.ledger import COMPLETION_DTYPES, HOURS_BANK_DTYPES, RECONCILIATION_DTYPES, STATES
-from schemas.platforms import FORMS
+from schemas.platforms import FORMS, PlatformSpec, load_specs
 from schemas.raw import RAW_DTYPES
 
 # single-run backfills are what DESIGN.md asks for; their beta label is not news at every import

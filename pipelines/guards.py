@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from connectors.core import Batch, PlatformSpec, PullRequest
+from connectors.core import Batch, PullRequest
+from schemas.platforms import PlatformSpec
 
 SNAPSHOT_FAMILIES = frozenset({"huaxue"})
 """Families whose pull is a full snapshot: a row missing from it is a withdrawal."""

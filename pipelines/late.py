@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 import dagster as dg
 
-from connectors.core import PlatformSpec
+from schemas.platforms import PlatformSpec
 
 LATE_METADATA = "late_records_by_year"
 SNAPSHOT_FAMILY = "huaxue"

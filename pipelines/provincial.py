@@ -62,9 +62,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xlsxwriter
 
-from connectors.core import PlatformSpec
 from pipelines.crash import crash_point
-from schemas.platforms import FORMS, PLATFORMS
+from schemas.platforms import FORMS, PLATFORMS, PlatformSpec
+from schemas.privacy import mask_ids
 
 HOURS_HEADER: tuple[str, ...] = (
     "序号",
@@ -206,11 +206,6 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:HASH_CHARS]
 
 
-def mask_id(id_number: str) -> str:
-    """C6: `370921********123X`."""
-    return f"{id_number[:6]}********{id_number[-4:]}"
-
-
 # --- frames for the sheets ----------------------------------------------------------------
 
 
@@ -241,7 +236,7 @@ def hours_rows(
     if len(orphans):
         raise ValueError(
             f"{len(orphans)} credited records have no hours-bank row, e.g. "
-            f"{mask_id(orphans.iloc[0])}"
+            f"{mask_ids(orphans.head(1)).iloc[0]}"
         )
     file = rows["bank_employer"].fillna(UNKNOWN_EMPLOYER)
     keys = pd.DataFrame(

@@ -26,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pipelines.rules.config import PROFESSIONAL, PUBLIC, RulesConfig
+from schemas.id_numbers import check_chars
 from schemas.ledger import CAP_REASONS, FORM_REASONS, MODES, QUARANTINE_REASONS, STATES
 from schemas.platforms import FORMS, SOURCE_CODES
 from schemas.privacy import mask_ids
@@ -45,9 +46,6 @@ HOURS_BANK_SUITE = "hours_bank"
 RULE_REASONS: tuple[str, ...] = ("R6", "D2", "D3", *CAP_REASONS)
 REASONS: tuple[str, ...] = RULE_REASONS + FORM_REASONS + QUARANTINE_REASONS
 TOLERANCE = 1e-6  # float sums of hours rounded to 0.1
-# ISO 7064 MOD 11-2 (RULES.md C1): weights of the 17 digits, check character per remainder.
-ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
-ID_CHECK = np.frombuffer(b"10X98765432", dtype=np.uint8)
 
 RESULT_FORMAT: dict[str, Any] = {"result_format": "COMPLETE", "exclude_unexpected_values": True}
 # Dropped from kept results once mapped to keys: one entry per failing row, too big for docs.
@@ -173,8 +171,7 @@ def id_check_valid(ids: pd.Series) -> np.ndarray:
         chars = np.frombuffer(
             fixed.buffers()[1], dtype=np.uint8, count=18 * len(fixed), offset=18 * fixed.offset
         ).reshape(-1, 18)
-        remainder = ((chars[:, :17] - ord("0")).astype(np.int64) @ ID_WEIGHTS) % 11
-        valid[shaped] = chars[:, 17] == ID_CHECK[remainder]
+        valid[shaped] = chars[:, 17] == check_chars(chars[:, :17])
     return valid
 
 

@@ -12,7 +12,8 @@ import httpx
 import pandas as pd
 
 from connectors import decode, frames
-from connectors.core import Batch, PlatformClient, PlatformSpec, Progress, PullRequest
+from connectors.core import Batch, PlatformClient, Progress, PullRequest
+from schemas.platforms import PlatformSpec
 from schemas.raw import TZ
 
 

@@ -20,9 +20,9 @@ from connectors.core import (
     ContractError,
     CredentialExpired,
     PlatformClient,
-    PlatformSpec,
     PullRequest,
 )
+from schemas.platforms import PlatformSpec
 from schemas.raw import RAW_DTYPES, TIMESTAMP, TZ
 
 log = logging.getLogger("xueshi.connectors")

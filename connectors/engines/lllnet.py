@@ -22,11 +22,11 @@ from connectors.core import (
     AuthError,
     Batch,
     PlatformClient,
-    PlatformSpec,
     Progress,
     PullRequest,
     log,
 )
+from schemas.platforms import PlatformSpec
 from schemas.raw import TZ
 
 Clock = Callable[[], float]

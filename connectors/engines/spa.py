@@ -18,7 +18,6 @@ from connectors.core import (
     AuthError,
     Batch,
     PlatformClient,
-    PlatformSpec,
     Progress,
     PullRequest,
 )
@@ -30,6 +29,7 @@ from connectors.engines.jsonapi import (
     session_json,
     window_end,
 )
+from schemas.platforms import PlatformSpec
 
 
 def _login(spec: PlatformSpec, client: PlatformClient) -> str:

@@ -16,8 +16,9 @@ import httpx
 import pandas as pd
 
 from connectors import decode
-from connectors.core import Batch, PlatformClient, PlatformSpec, Progress, PullRequest
+from connectors.core import Batch, PlatformClient, Progress, PullRequest
 from connectors.engines.jsonapi import Advance, RecordDecoder, batch_frame, expect, window_end
+from schemas.platforms import PlatformSpec
 from schemas.raw import TZ
 
 

@@ -24,10 +24,10 @@ from connectors.core import (
     Batch,
     ConnectorError,
     PlatformClient,
-    PlatformSpec,
     Progress,
     PullRequest,
 )
+from schemas.platforms import PlatformSpec
 from schemas.raw import TIMESTAMP, TZ
 
 STATUSES = frozenset({"pending", "running", "done", "failed"})

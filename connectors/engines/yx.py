@@ -15,7 +15,6 @@ from connectors.core import (
     Batch,
     CredentialExpired,
     PlatformClient,
-    PlatformSpec,
     Progress,
     PullRequest,
     TransientError,
@@ -29,6 +28,7 @@ from connectors.engines.jsonapi import (
     session_json,
     window_end,
 )
+from schemas.platforms import PlatformSpec
 from schemas.raw import TZ
 
 

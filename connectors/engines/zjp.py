@@ -12,7 +12,8 @@ from datetime import date
 import pandas as pd
 
 from connectors import decode
-from connectors.core import Batch, PlatformClient, PlatformSpec, Progress, PullRequest
+from connectors.core import Batch, PlatformClient, Progress, PullRequest
+from schemas.platforms import PlatformSpec
 from schemas.raw import TZ
 
 

@@ -13,14 +13,11 @@ import numpy as np
 import pandas as pd
 
 from pipelines.rules.config import RulesConfig
+from schemas.id_numbers import check_chars
 from schemas.raw import TZ
 
 ID_CORRUPTED = "id_number_corrupted"
 INVALID_ID = "invalid_id_number"
-
-# C1: ISO 7064 MOD 11-2 weights and the check character for each remainder 0–10.
-ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
-ID_CHECK_CHARS = np.frombuffer(b"10X98765432", dtype=np.uint8)
 
 _ZERO_WIDTH = r"[\x{feff}\x{200b}-\x{200d}\x{2060}\x{180e}]"
 _INVISIBLE = r"[\s\x{feff}\x{200b}-\x{200d}\x{2060}\x{180e}]"
@@ -62,12 +59,6 @@ def _digit_matrix(ids: pd.Series, width: int) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8).reshape(-1, width)
 
 
-def _check_chars(digits17: np.ndarray) -> np.ndarray:
-    """C1: the MOD 11-2 check character (as a byte) for each row of 17 digit bytes."""
-    remainder = ((digits17.astype(np.int64) - 48) @ ID_WEIGHTS) % 11
-    return ID_CHECK_CHARS[remainder]
-
-
 def _valid_birth_dates(matrix: np.ndarray, today: dt.date, min_year: int) -> np.ndarray:
     """C1: YYYYMMDD at positions 6–13 is a real date, on or after `min_year`, not after today."""
     d = matrix[:, 6:14].astype(np.int64) - 48
@@ -92,7 +83,7 @@ def id_shape(ids: pd.Series) -> pd.Series:
         s = _strip_id(unique).fillna("")
         short = s.str.fullmatch(r"[0-9]{15}")
         widened = s[short].str.slice(0, 6) + "19" + s[short].str.slice(6, 15)
-        check = _check_chars(_digit_matrix(widened, 17)).view("S1").astype("str")
+        check = check_chars(_digit_matrix(widened, 17)).view("S1").astype("str")
         shaped = s.where(s.str.fullmatch(r"[0-9]{17}[0-9X]"))
         shaped[short] = widened + check
         return shaped
@@ -120,7 +111,7 @@ def clean_id_numbers(
         s = s.where(~short, s.str.slice(0, 6) + "19" + s.str.slice(6, 15) + "?")
         shaped = s.str.fullmatch(r"[0-9]{17}[0-9X?]")
         matrix = _digit_matrix(s[shaped], 18)
-        check = _check_chars(matrix[:, :17])
+        check = check_chars(matrix[:, :17])
         is_short = short[shaped].to_numpy()
         matrix = matrix.copy()
         matrix[is_short, 17] = check[is_short]

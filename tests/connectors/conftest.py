@@ -14,12 +14,11 @@ import pytest
 
 from connectors.core import (
     PlatformClient,
-    PlatformSpec,
     RetryPolicy,
 )
-from connectors.specs import load_specs
 from sandbox.generator import Dataset, generate
 from sandbox.server import Sandbox
+from schemas.platforms import PlatformSpec, load_specs
 from schemas.raw import RAW_DTYPES
 from tests.connectors.clients import offline_client
 

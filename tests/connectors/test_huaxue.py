@@ -19,7 +19,7 @@ from connectors.core import (
     PullRequest,
 )
 from connectors.engines import huaxue
-from connectors.specs import load_specs
+from schemas.platforms import load_specs
 from tests.connectors.clients import offline_client
 
 CODE = "yt_ytec"

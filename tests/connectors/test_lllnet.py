@@ -24,8 +24,8 @@ from connectors.core import (
     sandbox_settings,
 )
 from connectors.engines import lllnet
-from connectors.specs import load_specs
 from sandbox.families import Options
+from schemas.platforms import load_specs
 from tests.connectors.clients import offline_client
 
 CODE = "yt_ytu"

@@ -12,7 +12,7 @@ import pytest
 
 from connectors.core import FAST_RETRIES, PullRequest, Settings
 from connectors.pull import ENGINES, Throttled, client_for, pull, pull_frame
-from connectors.specs import load_specs
+from schemas.platforms import load_specs
 from schemas.raw import RAW_COLUMNS
 
 MARCH = 1_646_064_000_000  # 2022-03-01 00:00 +08:00 in epoch milliseconds

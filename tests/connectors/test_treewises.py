@@ -13,8 +13,8 @@ import pytest
 
 from connectors.core import AuthError, Batch, ContractError, PlatformClient, PullRequest
 from connectors.engines import treewises
-from connectors.specs import load_specs
 from sandbox.families import Options
+from schemas.platforms import load_specs
 
 CODE = "ta_sdty"
 TODAY = date(2026, 6, 30)

@@ -25,7 +25,7 @@ from connectors.core import (
     PullRequest,
 )
 from connectors.engines import tyjrp
-from connectors.specs import load_specs
+from schemas.platforms import load_specs
 from tests.connectors.clients import offline_client
 
 CODE = "ta_tyjrp"

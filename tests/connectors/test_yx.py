@@ -15,7 +15,7 @@ import pytest
 
 from connectors.core import AuthError, Batch, ContractError, PlatformClient, PullRequest
 from connectors.engines import yx
-from connectors.specs import load_specs
+from schemas.platforms import load_specs
 
 CODE = "ta_yx"
 TODAY = date(2026, 6, 30)

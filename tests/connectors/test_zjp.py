@@ -22,7 +22,7 @@ from connectors.core import (
     sandbox_settings,
 )
 from connectors.engines import zjp
-from connectors.specs import load_specs
+from schemas.platforms import load_specs
 from tests.connectors.clients import offline_client
 
 HEADER = "序号,姓名,身份证号,工作单位,课程名称,课程类型,学时,完成日期,考核结果,证书编号,补学年度"

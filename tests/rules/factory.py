@@ -7,15 +7,9 @@ from typing import Any
 import pandas as pd
 
 from schemas.raw import RAW_DTYPES, TIMESTAMP, TZ, conform
+from tests.ids import with_check
 
-WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 AS_OF = pd.Timestamp("2024-06-30 12:00", tz=TZ)
-
-
-def with_check(first17: str) -> str:
-    """An 18-character ID: the 17 given digits plus their MOD 11-2 check character."""
-    total = sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True))
-    return first17 + "10X98765432"[total % 11]
 
 
 PERSON = with_check("37090219880101123")

@@ -12,8 +12,8 @@ import pytest
 from sandbox.generator import Dataset, Truth, generate
 from schemas.ledger import COMPLETION_DTYPES, HOURS_BANK_DTYPES, RECONCILIATION_DTYPES, STATES
 from schemas.raw import RAW_DTYPES
+from tests.ids import with_check
 
-WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 PROVINCES = {
     *range(11, 16), *range(21, 24), *range(31, 38), *range(41, 47), *range(50, 55),
     *range(61, 66), 71, 81, 82,
@@ -37,8 +37,7 @@ def id_is_valid(number: str) -> bool:
         dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
         return False
-    total = sum(int(d) * w for d, w in zip(number[:17], WEIGHTS, strict=True))
-    return int(number[:2]) in PROVINCES and number[17] == "10X98765432"[total % 11]
+    return int(number[:2]) in PROVINCES and with_check(number[:17]) == number
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from sandbox.generator import Dataset, Truth, generate
+from tests.ids import with_check
 
-WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 LATE_2022 = pd.Timestamp("2022-11-26", tz="Asia/Shanghai")  # the last 35 days of 2022 start here
 
 
@@ -176,9 +176,7 @@ def plain_clean(raw: str) -> str:
         text = text[2:-1]
     text = text.upper()
     if len(text) == 15:
-        body = text[:6] + "19" + text[6:]
-        total = sum(int(d) * w for d, w in zip(body, WEIGHTS, strict=True))
-        text = body + "10X98765432"[total % 11]
+        text = with_check(text[:6] + "19" + text[6:])
     return text
 
 

@@ -9,12 +9,12 @@ import dagster as dg
 import pytest
 from sqlalchemy import delete
 
-from connectors.specs import load_specs
 from pipelines.assets import current_year, late_records_job, monthly_late_records
 from pipelines.cli import main
 from pipelines.definitions import defs
 from pipelines.late import counts_late, repulls_whole, summary_line
 from pipelines.store import Store
+from schemas.platforms import load_specs
 from schemas.tables import TABLES
 from tests.trust.conftest import Environment
 

@@ -7,9 +7,9 @@ import pytest
 
 from connectors.core import Batch, PullRequest
 from connectors.frames import raw_frame
-from connectors.specs import load_specs
 from pipelines.cli import main
 from pipelines.guards import ImplausiblePull, Limits, guarded
+from schemas.platforms import load_specs
 from tests.trust.conftest import Environment
 
 SPECS = load_specs()
