@@ -40,13 +40,14 @@ from sqlalchemy import make_url
 
 from benchmarks import floor, measure, peer
 from benchmarks.platforms import NIGHT_YEAR, Platforms
-from pipelines.assets import FIRST_YEAR, current_year
+from pipelines.assets import current_year
 from pipelines.progress import follow, log_file
 from pipelines.resources import data_dir
 from pipelines.runs import launch
 from pipelines.shards import count_for as shard_count
 from pipelines.store import Store, make_engine
 from schemas.platforms import load_specs
+from schemas.vocabulary import FIRST_YEAR
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

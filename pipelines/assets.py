@@ -51,12 +51,12 @@ from pipelines.store import Store
 from schemas.ledger import COMPLETION_DTYPES, HOURS_BANK_DTYPES, RECONCILIATION_DTYPES, STATES
 from schemas.platforms import FORMS, PlatformSpec, load_specs
 from schemas.raw import RAW_DTYPES
+from schemas.vocabulary import FIRST_YEAR
 
 # single-run backfills are what DESIGN.md asks for; their beta label is not news at every import
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-FIRST_YEAR = 2017
 
 
 def current_year() -> int:

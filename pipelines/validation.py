@@ -25,12 +25,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipelines.rules.config import PROFESSIONAL, PUBLIC, RulesConfig
+from pipelines.rules.config import RulesConfig
 from schemas.id_numbers import check_chars
 from schemas.ledger import CAP_REASONS, FORM_REASONS, MODES, QUARANTINE_REASONS, STATES
 from schemas.platforms import FORMS, SOURCE_CODES
 from schemas.privacy import mask_ids
 from schemas.raw import TZ, SchemaError, record_key
+from schemas.vocabulary import PROFESSIONAL, PUBLIC
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuiteValidationResult

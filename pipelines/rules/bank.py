@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 
 from pipelines.rules.clean import employer_key
-from pipelines.rules.config import ENTERPRISE, PROFESSIONAL, PUBLIC, RulesConfig
+from pipelines.rules.config import RulesConfig
 from pipelines.rules.credit import QUARANTINED, STATES, completion_rank
 from schemas.ledger import HOURS_BANK_DTYPES
 from schemas.raw import conform
+from schemas.vocabulary import ENTERPRISE, PROFESSIONAL, PUBLIC
 
 ENTERPRISE_SUFFIX = "公司"  # R2: a legal form only enterprises take (decisions.md)
 _YEARS = 10_000  # person-year and platform-year codes: code * _YEARS + year

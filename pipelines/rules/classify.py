@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from pipelines.rules.clean import per_unique
-from pipelines.rules.config import PROFESSIONAL, RulesConfig
+from pipelines.rules.config import RulesConfig
+from schemas.vocabulary import PROFESSIONAL
 
 TRAINING = "training"  # R5: every platform record is 培训进修类
 

@@ -6,10 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-PUBLIC = "public"
-PROFESSIONAL = "professional"
-ENTERPRISE = "enterprise"
-INSTITUTION = "institution"
+from schemas.vocabulary import DEFAULT_LABELS, ENTERPRISE, INSTITUTION
 
 # R3 (yantai 六(一)): per employer type, the years whose public / professional hours a 2022
 # title applicant needs met.
@@ -19,22 +16,6 @@ TITLE_PUBLIC_YEARS: Mapping[str, tuple[int, ...]] = MappingProxyType(
 TITLE_PROFESSIONAL_YEARS: Mapping[str, tuple[int, ...]] = MappingProxyType(
     {INSTITUTION: (2019, 2020, 2021), ENTERPRISE: (2020, 2021)}
 )
-
-DEFAULT_LABELS: Mapping[str, str] = MappingProxyType(
-    {
-        "公需科目": PUBLIC,
-        "公需课": PUBLIC,
-        "公需": PUBLIC,
-        "PUBLIC": PUBLIC,
-        "专业科目": PROFESSIONAL,
-        "专业课": PROFESSIONAL,
-        "专业": PROFESSIONAL,
-        "PROFESSIONAL": PROFESSIONAL,
-        "乡村振兴": PROFESSIONAL,  # ningyang 二(二)
-        "RURAL": PROFESSIONAL,
-    }
-)
-
 
 # C1: the 34 province-level prefixes of GB/T 2260 (county codes are deliberately not checked).
 PROVINCE_CODES: frozenset[str] = frozenset(

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from pipelines.rules.bank import EmployerTypes, register_types
-from pipelines.rules.config import INSTITUTION, PROFESSIONAL, PUBLIC, RulesConfig
+from pipelines.rules.config import RulesConfig
+from schemas.vocabulary import INSTITUTION, PROFESSIONAL, PUBLIC
 
 UNKNOWN = "unknown"
 

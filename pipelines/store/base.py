@@ -80,6 +80,10 @@ class Database:
         with self.transaction(lock=MIGRATION_LOCK) as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, revision)
+            self._after_upgrade(conn)
+
+    def _after_upgrade(self, conn: Connection) -> None:
+        """What a revision leaves to the code (a value only the pipeline computes)."""
 
     def read_table(
         self, name: str, *, columns: Collection[str] | None = None, where: Sequence[str] = ()

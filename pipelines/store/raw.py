@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, inspect, text
 
 from pipelines.rules.versions import VERSION_ORDER, order_versions
 from pipelines.shards import Shard, person_buckets
@@ -160,6 +160,26 @@ class RawRecords(PipelineState):
         except self.dialect.unique_violation:
             return False
         return True
+
+    def _after_upgrade(self, conn: Connection) -> None:
+        """Place the records revision 0003 found stored (marked -1) with their person."""
+        if "person_bucket" not in {c["name"] for c in inspect(conn).get_columns("raw_record")}:
+            return  # migrated to a revision before 0003
+        rows = conn.exec_driver_sql(
+            "SELECT record_key, raw_id FROM raw_record WHERE person_bucket < 0"
+        ).all()
+        for start in range(0, len(rows), self.chunk_rows):
+            chunk = pd.DataFrame(
+                rows[start : start + self.chunk_rows], columns=["record_key", "raw_id"]
+            ).astype("str")
+            buckets = person_buckets(chunk["raw_id"], chunk["record_key"])
+            conn.execute(
+                text("UPDATE raw_record SET person_bucket = :bucket WHERE record_key = :key"),
+                [
+                    {"bucket": int(b), "key": k}
+                    for b, k in zip(buckets, chunk["record_key"], strict=True)
+                ],
+            )
 
     def watermark(self, platform: str, year: int) -> dict[str, Any] | None:
         """The state the last committed batch of this partition left, or None."""

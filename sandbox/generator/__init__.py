@@ -29,6 +29,7 @@ from sandbox.generator.people import make_people
 from sandbox.generator.scenarios import copies, expand
 from sandbox.generator.wire import finish, stack
 from schemas.raw import TZ
+from schemas.vocabulary import FIRST_YEAR
 
 PEOPLE_COLUMNS: tuple[str, ...] = (
     "id_number",
@@ -39,7 +40,6 @@ PEOPLE_COLUMNS: tuple[str, ...] = (
     "employer",
     "employer_type",
 )
-FIRST_YEAR = 2017
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from pipelines.rules.config import PROFESSIONAL, PUBLIC
 from sandbox.generator.people import (
     CITIES,
     DOT,
@@ -26,6 +25,7 @@ from sandbox.generator.people import (
 )
 from schemas.platforms import PLATFORMS
 from schemas.raw import TZ
+from schemas.vocabulary import PROFESSIONAL, PUBLIC
 
 FAMILY = {code: spec.family for code, spec in PLATFORMS.items()}
 CITY = {code: spec.city for code, spec in PLATFORMS.items()}

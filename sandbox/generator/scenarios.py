@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from pipelines.rules.config import DEFAULT_LABELS, PROFESSIONAL, PUBLIC
 from sandbox.generator.base import FAMILY, TIMED_FAMILIES, UPDATING_FAMILIES
 from sandbox.generator.people import DOT, GBK_RARE, HAN, RARE, TAIAN, YANTAI, YU
 from schemas.raw import TZ
+from schemas.vocabulary import DEFAULT_LABELS, PROFESSIONAL, PUBLIC
 
 CREDITED, MERGED, NOT_CREDITED, QUARANTINED = "credited", "merged", "not_credited", "quarantined"
 WITHDRAWN = "withdrawn"  # a version that removes its record from every output (D1)

@@ -12,8 +12,9 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from pipelines.rules.config import PROFESSIONAL, PUBLIC, RulesConfig
+from pipelines.rules.config import RulesConfig
 from schemas.ledger import COMPLETION_DTYPES, HOURS_BANK_DTYPES, RECONCILIATION_DTYPES
+from schemas.vocabulary import PROFESSIONAL, PUBLIC
 
 COMPLETION_COLUMNS: tuple[str, ...] = tuple(
     c for c in COMPLETION_DTYPES if c not in ("first_seen_at", "last_seen_at")

@@ -1,10 +1,11 @@
 """Person shards: a bucket on every record and output row, and the shard steps' results.
 
 `person_bucket` (0–4095, `pipelines.shards`) places each record with its person, so that a
-shard of people is one indexed range query. Records already stored get their bucket here, from
-their raw ID number or record key; the outputs get theirs from the next refresh, which this
-revision makes a full one (it forgets the `ledger` state). The provincial files read the ledger
-a year and a few employers at a time, by `credited_year`.
+shard of people is one indexed range query. Records already stored are marked -1 here and get
+their bucket from the store right after the upgrade, in the same transaction (the hash is the
+pipeline's, and a migration imports nothing of it); the outputs get theirs from the next
+refresh, which this revision makes a full one (it forgets the `ledger` state). The provincial
+files read the ledger a year and a few employers at a time, by `credited_year`.
 
 Revision ID: 0003
 Revises: 0002
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import pandas as pd
 import sqlalchemy as sa
 from alembic import op
 
@@ -25,12 +25,9 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _TABLES = ("raw_record", "completion", "hours_bank", "name_conflict")
-_CHUNK = 100_000
 
 
 def upgrade() -> None:
-    from pipelines.shards import person_buckets
-
     for table in _TABLES:
         with op.batch_alter_table(table) as batch:
             batch.add_column(
@@ -45,18 +42,7 @@ def upgrade() -> None:
         sa.Column("summary", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("run_id", "shard", name=op.f("pk_shard_result")),
     )
-    conn = op.get_bind()
-    rows = conn.exec_driver_sql("SELECT record_key, raw_id FROM raw_record").fetchall()
-    for start in range(0, len(rows), _CHUNK):
-        chunk = pd.DataFrame(rows[start : start + _CHUNK], columns=["record_key", "raw_id"])
-        buckets = person_buckets(chunk["raw_id"].astype("str"), chunk["record_key"].astype("str"))
-        conn.execute(
-            sa.text("UPDATE raw_record SET person_bucket = :bucket WHERE record_key = :key"),
-            [
-                {"bucket": int(b), "key": k}
-                for b, k in zip(buckets, chunk["record_key"], strict=True)
-            ],
-        )
+    op.execute("UPDATE raw_record SET person_bucket = -1")
     op.execute("DELETE FROM pipeline_state WHERE name = 'ledger'")
 
 
