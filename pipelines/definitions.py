@@ -16,8 +16,8 @@ from pipelines.assets import (
     raw_assets,
     sync_job,
 )
+from pipelines.progress import progress_logger
 from pipelines.resources import Database, FormsFolder, Platforms, ProvincialOutput
-from pipelines.runs import progress_logger
 
 defs = dg.Definitions(
     assets=[

@@ -48,6 +48,16 @@ _STORED = re.compile(r"^(?P<code>\w+) (?P<year>\d{4}): (?P<records>\d+) records 
 _OUR_LOGGERS = ("xueshi", "pipelines", "connectors", "sandbox", "benchmarks", "__main__")
 
 
+@dg.logger(description="Silent: the CLI shows progress from the run's events (`follow`).")
+def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
+    """Replaces Dagster's console logger, so steps print nothing whatever the executor."""
+    logger = logging.getLogger("xueshi.run")
+    logger.propagate = False
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+    return logger
+
+
 def log_file(data: Path) -> Path:
     """A new file under `<data>/logs/` for one command's detailed log."""
     folder = data / "logs"

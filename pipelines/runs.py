@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from dagster._core.utils import make_new_backfill_id
 from dagster._utils.error import SerializableErrorInfo
 from sqlalchemy import make_url
 
+from pipelines.definitions import defs, sync_job
 from pipelines.locks import release
 from pipelines.resources import Database, ProvincialOutput, data_dir
 from pipelines.store import Store
@@ -67,16 +67,6 @@ def run_tags(years: Sequence[int]) -> tuple[str | None, dict[str, str]]:
     }
 
 
-@dg.logger(description="Silent: the CLI shows progress from the run's events (pipelines.progress).")
-def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
-    """Replaces Dagster's console logger, so steps print nothing whatever the executor."""
-    logger = logging.getLogger("xueshi.run")
-    logger.propagate = False
-    if not logger.handlers:
-        logger.addHandler(logging.NullHandler())
-    return logger
-
-
 EXECUTORS = ("in_process", "multiprocess", "celery")
 
 
@@ -114,8 +104,6 @@ def launch(
     `ops` is config per step, e.g. `{"raw_yt_ytec": {"accept_withdrawals": True}}`;
     `backfill` records the run as a backfill of its years (`Backfill`), as the UI's would be.
     """
-    from pipelines.definitions import defs, sync_job
-
     instance = instance or dg.DagsterInstance.get()
     executor = executor or executor_name()
     selection = None
@@ -195,8 +183,6 @@ class Backfill:
         selection: Sequence[dg.AssetKey] | None,
         tags: dict[str, str],
     ) -> Backfill:
-        from pipelines.definitions import defs
-
         graph = defs.resolve_asset_graph()
         keys = selection or sorted(defs.resolve_job_def("sync").asset_layer.executable_asset_keys)
         record = PartitionBackfill.from_asset_partitions(
@@ -223,8 +209,6 @@ class Backfill:
 
     def finish(self, events: Sequence[dg.DagsterEvent]) -> None:
         """Close the record: what the run materialized, and the rest of the target as failed."""
-        from pipelines.definitions import defs
-
         graph = defs.resolve_asset_graph()
         data = self.backfill.asset_backfill_data
         assert data is not None
