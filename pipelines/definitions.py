@@ -20,14 +20,16 @@ from pipelines.progress import progress_logger
 from pipelines.resources import Database, FormsFolder, Platforms, ProvincialOutput
 
 defs = dg.Definitions(
-    assets=[
-        *raw_assets,
-        ledger,
-        provincial_files,
-        form_results,
-        title_eligibility_asset,
-        compliance_report,
-    ],
+    assets=dg.with_source_code_references(
+        [
+            *raw_assets,
+            ledger,
+            provincial_files,
+            form_results,
+            title_eligibility_asset,
+            compliance_report,
+        ]
+    ),
     asset_checks=[ledger_checks],
     jobs=[sync_job, late_records_job],
     schedules=[nightly_sync, monthly_late_records],

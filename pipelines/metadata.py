@@ -3,11 +3,18 @@
 import dagster as dg
 import pandas as pd
 
+from schemas.descriptions import COLUMN_DESCRIPTIONS
 from schemas.privacy import mask_ids
 
 
 def table_schema(dtypes: dict[str, str]) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name, str(t)) for name, t in dtypes.items()])
+    """Columns with their types and what they mean (`schemas.descriptions`)."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name, str(t), description=COLUMN_DESCRIPTIONS[name])
+            for name, t in dtypes.items()
+        ]
+    )
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

@@ -21,6 +21,15 @@ def test_definitions_load() -> None:
     dg.Definitions.validate_loadable(defs)
 
 
+def test_every_asset_links_to_its_source_and_describes_its_columns() -> None:
+    for node in defs.resolve_asset_graph().asset_nodes:
+        metadata = node.metadata
+        assert "dagster/code_references" in metadata, node.key
+        schema = metadata.get("dagster/column_schema")
+        if schema is not None:
+            assert all(column.description for column in schema.columns), node.key
+
+
 def test_every_platform_has_a_raw_asset_partitioned_by_year_from_2017() -> None:
     graph = defs.resolve_asset_graph()
     for code in PLATFORM_CODES:
