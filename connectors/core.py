@@ -177,7 +177,7 @@ def _is_retryable(exc: BaseException) -> bool:
 def ssl_context() -> ssl.SSLContext:
     """One TLS context per process, as httpx would build it (certifi, or `SSL_CERT_FILE`/`_DIR`).
 
-    Building one loads the CA bundle (~25 ms); a client per platform and year built one each.
+    Building one loads the CA bundle, which a client per platform and year would do each time.
     A context is safe to share between clients and threads.
     """
     return httpx.create_ssl_context()

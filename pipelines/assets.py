@@ -596,8 +596,8 @@ PRELOAD = [
     "dagster_postgres",
 ]
 """What the forkserver imports once for every step process: Great Expectations and the parts
-of Dagster a step imports on first use to open the instance (seconds each; without them a step
-of a few hundred records spent 80% of its time importing). A module not installed is skipped."""
+of Dagster a step imports on first use to open the instance (without them a small step spends
+most of its time importing). A module not installed is skipped."""
 
 
 def _one_or_many(config: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from pipelines.rules.clean import id_shape
 BUCKETS = 4096
 """Fixed for the life of a database: shards are ranges of these."""
 SHARD_RECORDS = 250_000
-"""Records per shard when the count is chosen from the data: about 0.4 GB of rules at peak."""
+"""Records per shard when the count is chosen from the data: bounds the rules' peak memory."""
 MAX_SHARDS = BUCKETS
 
 _FNV_OFFSET = np.uint64(14695981039346656037)

@@ -74,6 +74,6 @@ def natural_key(parts: Iterable[pd.Series]) -> pd.Series:
 def record_key(platform: pd.Series, source_key: pd.Series) -> pd.Series:
     """`platform:source_key`, the ledger's primary key (PROVINCIAL.md).
 
-    Arrow concatenation: `str.cat` is about 20 times slower on a million rows.
+    Arrow concatenation, much faster than `str.cat` on large columns.
     """
     return platform + ":" + source_key
