@@ -29,7 +29,7 @@ def utc_text(values: pd.Series) -> pd.Series:
     """Timestamps as the stored UTC ISO text; null stays null.
 
     Arrow's cast writes `YYYY-MM-DD HH:MM:SS.ffffff`, far faster than numpy's
-    `datetime_as_string` or `dt.strftime` (docs/decisions.md keeps the figures).
+    `datetime_as_string` or `dt.strftime`.
     """
     utc = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
     text = pc.cast(pa.array(utc, mask=np.isnat(utc)), pa.string())
