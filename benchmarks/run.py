@@ -40,7 +40,7 @@ from sqlalchemy import make_url
 
 from benchmarks import floor, measure, peer
 from benchmarks.platforms import NIGHT_YEAR, Platforms
-from pipelines.assets import current_year
+from pipelines.assets.raw import current_year
 from pipelines.progress import follow, log_file
 from pipelines.resources import data_dir
 from pipelines.runs import launch

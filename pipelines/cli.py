@@ -255,7 +255,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 def _explain(args: argparse.Namespace) -> int:
     from pipelines.answers import UnknownPerson, person_answer, render_text
-    from pipelines.assets import employer_types
+    from pipelines.assets.ledger import employer_types
     from pipelines.resources import Database
     from pipelines.store import Store
 

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipelines.answer_assets import compliance_report, title_eligibility_asset
-from pipelines.assets import (
-    form_results,
-    late_records_job,
-    ledger,
-    ledger_checks,
-    monthly_late_records,
-    nightly_sync,
-    provincial_files,
-    raw_assets,
-    sync_job,
-)
+from pipelines.assets.answers import compliance_report, title_eligibility_asset
+from pipelines.assets.delivery import form_results, provincial_files
+from pipelines.assets.jobs import late_records_job, monthly_late_records, nightly_sync, sync_job
+from pipelines.assets.ledger import ledger, ledger_checks
+from pipelines.assets.raw import raw_assets
 from pipelines.progress import progress_logger
 from pipelines.resources import Database, FormsFolder, Platforms, ProvincialOutput
 

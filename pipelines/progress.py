@@ -45,6 +45,7 @@ STAGE_NAMES = {
 # `ledger.ledger_finish`) is done when its last step is.
 LAST_STEPS = {"ledger": "ledger.ledger_finish"}
 _STORED = re.compile(r"^(?P<code>\w+) (?P<year>\d{4}): (?P<records>\d+) records stored")
+"""What `stored_message` writes, read back from the run's events."""
 _OUR_LOGGERS = ("xueshi", "pipelines", "connectors", "sandbox", "benchmarks", "__main__")
 
 
@@ -56,6 +57,11 @@ def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
     if not logger.handlers:
         logger.addHandler(logging.NullHandler())
     return logger
+
+
+def stored_message(code: str, year: int | str, records: int) -> str:
+    """The event a raw step logs when a year is stored: the progress bar counts it."""
+    return f"{code} {year}: {records} records stored"
 
 
 def log_file(data: Path) -> Path:

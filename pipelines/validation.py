@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuiteValidationResult
     from great_expectations.data_context import AbstractDataContext
 
-# GX reads this when it is imported, here or by the forkserver (assets.PRELOAD): no analytics
+# GX reads this when it is imported, here or by the forkserver (`jobs.PRELOAD`): no analytics
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
 
 RAW_SUITE = "raw_records"

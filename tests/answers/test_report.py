@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine, text
 
-from pipelines.answer_assets import compliance_report, text_bar, title_eligibility_asset
-from pipelines.assets import employer_types
+from pipelines.assets.answers import compliance_report, text_bar, title_eligibility_asset
+from pipelines.assets.ledger import employer_types
 from pipelines.cli import main
 from pipelines.report import Figures, build_report, spreadsheet_safe
 from pipelines.resources import Database, ProvincialOutput
@@ -195,7 +195,7 @@ def test_the_assets_show_headline_figures_and_a_chart_as_metadata(
 def test_title_eligibility_read_a_shard_at_a_time_counts_as_the_whole_bank(
     store: Store, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("pipelines.answer_assets.shard_count", lambda _rows: 7)
+    monkeypatch.setattr("pipelines.assets.answers.shard_count", lambda _rows: 7)
     whole = title_eligibility(title_requirements(store.read_table("hours_bank"), employer_types()))
 
     result = dg.materialize(

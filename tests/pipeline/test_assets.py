@@ -3,7 +3,7 @@
 import pandas as pd
 
 from connectors.core import Batch
-from pipelines.assets import coalesce
+from pipelines.assets.raw import coalesce
 from schemas.raw import empty
 
 

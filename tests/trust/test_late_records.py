@@ -9,7 +9,8 @@ import dagster as dg
 import pytest
 from sqlalchemy import delete
 
-from pipelines.assets import current_year, late_records_job, monthly_late_records
+from pipelines.assets.jobs import late_records_job, monthly_late_records
+from pipelines.assets.raw import current_year
 from pipelines.cli import main
 from pipelines.definitions import defs
 from pipelines.late import counts_late, repulls_whole, summary_line

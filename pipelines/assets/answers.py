@@ -7,7 +7,7 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 
-from pipelines.assets import employer_types
+from pipelines.assets.ledger import employer_types
 from pipelines.metadata import markdown_table, masked_preview, table_schema
 from pipelines.report import Figures, build_report
 from pipelines.resources import Database, ProvincialOutput
