@@ -539,7 +539,7 @@ def test_update_reads_every_year_again_after_the_writer_changed(
 ) -> None:
     source = Ledger()
     update_provincial(source, tmp_path, {2021: 1, 2022: 1})
-    monkeypatch.setattr("pipelines.provincial.FORMAT_VERSION", "test")
+    monkeypatch.setattr("pipelines.provincial.xlsx.FORMAT_VERSION", "test")
 
     update_provincial(source, tmp_path, {2021: 1, 2022: 1})
 

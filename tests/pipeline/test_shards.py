@@ -135,7 +135,7 @@ def test_the_files_read_a_year_a_few_employers_at_a_time_and_write_the_same_byte
         batches.append(len(credited))
         return credited, bank
 
-    monkeypatch.setattr("pipelines.provincial.BATCH_ROWS", 40)
+    monkeypatch.setattr("pipelines.provincial.xlsx.BATCH_ROWS", 40)
     monkeypatch.setattr(Store, "file_rows", counted)
     batched = outputs_and_files(store, 4, tmp_path / "batched")["files"]
 

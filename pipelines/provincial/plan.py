@@ -1,0 +1,451 @@
+"""What a run writes: per year, the workbooks whose rows changed, then `manifest.json`.
+
+One process, one thread. Two worker processes writing the years made the writing 1.7 times
+faster in isolation, but cost 0.5 GB more at peak, and `spawn` re-imports the caller's main
+module in each (1.8 s for `benchmarks.run`); two threads measured no faster on the shared
+2-core machine.
+
+Skipping. Every file has a digest of its cells (vectorized row hashes, combined per file with
+their positions), its creation time, `FORMAT_VERSION` and a fingerprint of the fixed parts and
+the zlib build, kept in `manifest.json`. A rerun writes only the files whose digest changed or
+whose file is missing or of another size, and removes the files its manifest no longer lists.
+A workbook's creation date is the newest completion among its rows (the data's own time, not
+the clock, nor the time records were last seen), so the same rows write byte-identical files
+with the same SHA-256: a night that re-sights every record of the year but changes one
+employer's rows rewrites that employer's files only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from pipelines.crash import crash_point
+from pipelines.provincial import xlsx
+from pipelines.provincial.atomic import fsync, write_files
+from pipelines.provincial.names import file_stems
+from pipelines.provincial.template import (
+    HOURS_HEADER,
+    LEARNERS_HEADER,
+    LEDGER_COLUMNS,
+    UNKNOWN_EMPLOYER,
+    hours_rows,
+    learner_rows,
+)
+from pipelines.provincial.xlsx import Planned, Sheets, format_version
+from schemas.platforms import PLATFORMS, PlatformSpec
+
+HOURS = "hours"
+LEARNERS = "learners"
+
+
+@dataclass(frozen=True)
+class ProvincialFile:
+    year: int
+    kind: str  # "hours" or "learners"
+    employer: str
+    path: Path
+    rows: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What one run wrote: every workbook, and each year's manifest.json."""
+
+    out_dir: Path
+    files: tuple[ProvincialFile, ...]
+    manifests: Mapping[int, Path]
+    compared: tuple[int, ...] = ()
+    """The years whose files were compared with the ledger and written where they differed."""
+
+    def rows(self, kind: str, year: int | None = None) -> int:
+        return sum(f.rows for f in self.files if f.kind == kind and year in (None, f.year))
+
+    @property
+    def file_count(self) -> int:
+        return len(self.files)
+
+    @property
+    def row_count(self) -> int:
+        """Hours rows: the credited records delivered to the province."""
+        return self.rows(HOURS)
+
+    @property
+    def years(self) -> list[int]:
+        return sorted(self.manifests)
+
+
+def write_provincial(
+    completion: pd.DataFrame,
+    hours_bank: pd.DataFrame,
+    out_dir: str | os.PathLike[str],
+    platforms: Mapping[str, PlatformSpec] = PLATFORMS,
+    *,
+    sources: Mapping[int, str] | None = None,
+) -> Manifest:
+    """Write `provincial/<year>/{hours,learners}/<employer>.xlsx` and `manifest.json` per year.
+
+    Years are those of `sources` when given (each manifest then records its year's source),
+    else those of the hours bank and of the credited records; a year with no credited hours
+    gets an empty manifest, and its stale workbooks are removed. Files whose digest is in the
+    year's previous manifest and that are still on disk are left untouched.
+    """
+    root = Path(out_dir) / "provincial"
+    hours = hours_rows(completion, hours_bank, platforms)
+    learners = learner_rows(hours)
+    years = (
+        sorted(sources)
+        if sources is not None
+        else sorted({int(y) for y in hours_bank["year"]} | {int(y) for y in hours["year"]})
+    )
+    done = [
+        _write_year(
+            root / str(y),
+            y,
+            file_stems(_in_year(hours, y)["_file"]),
+            [(_in_year(hours, y), _in_year(learners, y))],
+            None if sources is None else sources[y],
+        )
+        for y in years
+    ]
+    return Manifest(
+        Path(out_dir),
+        tuple(f for year_files, _ in done for f in year_files),
+        {year: manifest for year, (_, manifest) in zip(years, done, strict=True)},
+        tuple(years),
+    )
+
+
+class LedgerFiles(Protocol):
+    """What the files read of the ledger, a year and a few files at a time, so that memory
+    holds one batch of employers' rows, never a year (`pipelines.store.Store` is one)."""
+
+    def file_sizes(self, year: int, unknown: str) -> Mapping[str, int]:
+        """Hours rows per file of the year: employer, or `unknown` for none."""
+        ...
+
+    def file_rows(
+        self, year: int, files: Collection[str], unknown: str, columns: Collection[str]
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The credited ledger rows (their `columns`) and the bank rows of those files."""
+        ...
+
+    def changed_files(self, year: int, since: int) -> set[str] | None:
+        """Employers (`''`: none) whose file of `year` changed after write `since`; None when
+        every file must be compared."""
+        ...
+
+
+def update_provincial(
+    ledger: LedgerFiles,
+    out_dir: str | os.PathLike[str],
+    writes: Mapping[int, int],
+    platforms: Mapping[str, PlatformSpec] = PLATFORMS,
+) -> Manifest:
+    """Bring the files up to date with a ledger whose years last changed in `writes` (the
+    store's `output_years`): rewrite the years whose manifest names another write or another
+    writer, or whose files are missing or resized, and leave the others unread. A year is read
+    in batches of about `xlsx.BATCH_ROWS` rows, whole employers each.
+
+    A night that changes one year's records reads that year's changed files only: the
+    employer-years the store says its writes since the manifest's touched (`changed_files`);
+    the other files stay as the manifest lists them.
+    """
+    root = Path(out_dir) / "provincial"
+    version = writer_version(platforms)
+    sources = {year: f"{write}/{version}" for year, write in writes.items()}
+    current = {
+        year: files
+        for year, source in sources.items()
+        if (files := _current(root / str(year), year, source)) is not None
+    }
+    done = {}
+    for year, source in sorted(sources.items()):
+        if year in current:
+            continue
+        folder = root / str(year)
+        sizes = ledger.file_sizes(year, UNKNOWN_EMPLOYER)
+        stems = file_stems(sizes)
+        kept = _unchanged(folder, ledger, year, version, stems, sizes)
+        changed = {file: rows for file, rows in sizes.items() if file not in kept}
+        batches = _batches(ledger, year, changed, platforms)
+        done[year] = _write_year(folder, year, stems, batches, source, kept)
+    return Manifest(
+        Path(out_dir),
+        tuple(f for files in current.values() for f in files)
+        + tuple(f for files, _ in done.values() for f in files),
+        {year: root / str(year) / "manifest.json" for year in current}
+        | {year: manifest for year, (_, manifest) in done.items()},
+        tuple(done),
+    )
+
+
+def _batches(
+    ledger: LedgerFiles, year: int, sizes: Mapping[str, int], platforms: Mapping[str, PlatformSpec]
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """The year's hours and learner rows, whole files at a time, about `xlsx.BATCH_ROWS` each."""
+    batch: list[str] = []
+    rows = 0
+    for file in sorted(sizes):
+        if batch and rows + sizes[file] > xlsx.BATCH_ROWS:
+            yield _rows_of(ledger, year, batch, platforms)
+            batch, rows = [], 0
+        batch.append(file)
+        rows += sizes[file]
+    if batch:
+        yield _rows_of(ledger, year, batch, platforms)
+
+
+def _rows_of(
+    ledger: LedgerFiles, year: int, files: list[str], platforms: Mapping[str, PlatformSpec]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    credited, bank = ledger.file_rows(year, files, UNKNOWN_EMPLOYER, LEDGER_COLUMNS)
+    hours = hours_rows(credited, bank, platforms)
+    return hours, learner_rows(hours)
+
+
+def writer_version(platforms: Mapping[str, PlatformSpec] = PLATFORMS) -> str:
+    """What the files depend on besides the ledger: this writer's format, its fixed parts and
+    zlib, and the organizers named in `主办单位`."""
+    organizers = json.dumps(
+        sorted((code, spec.organizer) for code, spec in platforms.items()), ensure_ascii=False
+    )
+    text = f"{format_version()}|{organizers}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _current(folder: Path, year: int, source: str) -> list[ProvincialFile] | None:
+    """The year's files as its manifest lists them, when it was written from `source` and
+    every file is still on disk at its size; None when the year must be compared again."""
+    document = _manifest(folder)
+    if document.get("source") != source:
+        return None
+    entries = _manifest_entries(document).values()
+    sizes = {kind: _sizes(folder / kind) for kind in (HOURS, LEARNERS)}
+    try:
+        if any(sizes[e["kind"]].get(Path(e["path"]).name) != e["bytes"] for e in entries):
+            return None
+        return [
+            ProvincialFile(
+                year, e["kind"], e["employer"], folder / e["path"], e["rows"], e["sha256"]
+            )
+            for e in entries
+        ]
+    except (KeyError, TypeError):
+        return None
+
+
+def _unchanged(
+    folder: Path,
+    ledger: LedgerFiles,
+    year: int,
+    version: str,
+    stems: Mapping[str, str],
+    sizes: Mapping[str, int],
+) -> dict[str, list[Mapping[str, Any]]]:
+    """The manifest entries (hours and learners) of the employers whose file no write since
+    the manifest's touched, and that are on disk as listed under today's name: kept unread."""
+    document = _manifest(folder)
+    write, _, written_by = str(document.get("source", "")).partition("/")
+    if written_by != version or not write.isdigit():
+        return {}
+    changed = ledger.changed_files(year, int(write))
+    if changed is None:
+        return {}
+    changed = {e or UNKNOWN_EMPLOYER for e in changed}
+    on_disk = {kind: _sizes(folder / kind) for kind in (HOURS, LEARNERS)}
+    by_path = _manifest_entries(document)
+    kept = {}
+    for employer, rows in sizes.items():
+        if employer in changed:
+            continue
+        entries = [by_path.get(f"{kind}/{stems[employer]}.xlsx") for kind in (HOURS, LEARNERS)]
+        if (
+            all(
+                e is not None
+                and e.get("employer") == employer
+                and on_disk[e.get("kind", "")].get(Path(str(e["path"])).name) == e.get("bytes")
+                for e in entries
+            )
+            and entries[0]["rows"] == rows
+        ):
+            kept[employer] = entries
+    return kept
+
+
+def _in_year(frame: pd.DataFrame, year: int) -> pd.DataFrame:
+    """The year's rows of a frame sorted by year."""
+    first, last = np.searchsorted(frame["year"].to_numpy(), [year, year + 1])
+    return frame.iloc[first:last]
+
+
+def _write_year(
+    folder: Path,
+    year: int,
+    stems: Mapping[str, str],
+    batches: Iterable[tuple[pd.DataFrame, pd.DataFrame]],
+    source: str | None,
+    kept: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+) -> tuple[list[ProvincialFile], Path]:
+    """Write one year's changed workbooks batch by batch (hours and learner rows of whole
+    files), then its manifest (with the `kept` files' entries as they were), and remove its
+    stale files."""
+    old = _manifest_entries(_manifest(folder))
+    on_disk = {kind: _sizes(folder / kind) for kind in (HOURS, LEARNERS)}
+    year_files: list[ProvincialFile] = []
+    sizes: dict[Path, int] = {}
+    digests: dict[Path, str] = {}
+    for entries in (kept or {}).values():
+        for e in entries:
+            path = folder / str(e["path"])
+            year_files.append(
+                ProvincialFile(
+                    year, str(e["kind"]), str(e["employer"]), path, int(e["rows"]), str(e["sha256"])
+                )
+            )
+            sizes[path], digests[path] = int(e["bytes"]), str(e["digest"])
+    for hours, learners in batches:
+        kinds = (
+            Sheets.of(HOURS, HOURS_HEADER, hours),
+            Sheets.of(LEARNERS, LEARNERS_HEADER, learners),
+        )
+        planned = _plan(folder, kinds, stems, old, on_disk)
+        written = write_files(folder, [p for p in planned if p.entry is None])
+        for p in planned:
+            year_files.append(
+                ProvincialFile(
+                    year,
+                    p.sheets.kind,
+                    p.sheets.employers[p.index],
+                    p.path,
+                    p.rows,
+                    str(p.entry["sha256"]) if p.entry else written[p.path][0],
+                )
+            )
+            sizes[p.path] = int(p.entry["bytes"]) if p.entry else written[p.path][1]
+            digests[p.path] = p.sheets.digests[p.index]
+    manifest = _write_manifest(folder, year, year_files, digests, sizes, source)
+    _remove_stale(folder, {f.path for f in year_files})
+    return year_files, manifest
+
+
+def _plan(
+    folder: Path,
+    kinds: Sequence[Sheets],
+    stems: Mapping[str, str],
+    old: Mapping[str, Mapping[str, Any]],
+    on_disk: Mapping[str, Mapping[str, int]],
+) -> list[Planned]:
+    """The batch's files, each with its old manifest entry when digest and size still match."""
+    planned = []
+    for sheets in kinds:
+        for index in range(len(sheets.employers)):
+            path = folder / sheets.kind / f"{stems[sheets.employers[index]]}.xlsx"
+            entry = old.get(path.relative_to(folder).as_posix())
+            keep = (
+                entry is not None
+                and entry.get("digest") == sheets.digests[index]
+                and on_disk[sheets.kind].get(path.name) == entry.get("bytes")
+            )
+            planned.append(Planned(sheets, index, path, entry if keep else None))
+    return planned
+
+
+# --- manifest.json ------------------------------------------------------------------------
+
+
+def _manifest(folder: Path) -> dict[str, Any]:
+    """The year's manifest.json as written; empty when it is missing or unreadable."""
+    try:
+        document = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _manifest_entries(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """A manifest's file entries by path; empty when they are not as this writer writes them."""
+    try:
+        return {str(e["path"]): e for e in document.get("files", [])}
+    except (KeyError, TypeError):
+        return {}
+
+
+def _sizes(folder: Path) -> dict[str, int]:
+    """Sizes of the regular files in `folder` by name; empty when it does not exist."""
+    try:
+        with os.scandir(folder) as entries:
+            return {e.name: e.stat().st_size for e in entries if e.is_file()}
+    except FileNotFoundError:
+        return {}
+
+
+def _write_manifest(
+    folder: Path,
+    year: int,
+    files: Sequence[ProvincialFile],
+    digests: Mapping[Path, str],
+    sizes: Mapping[Path, int],
+    source: str | None,
+) -> Path:
+    """Write manifest.json (temporary name, fsync, replace) unless it already says the same.
+
+    `source` names the ledger write and the writer the files were compared with."""
+    entries = [
+        {
+            "path": f.path.relative_to(folder).as_posix(),
+            "kind": f.kind,
+            "employer": f.employer,
+            "rows": f.rows,
+            "sha256": f.sha256,
+            "bytes": sizes[f.path],
+            "digest": digests[f.path],
+        }
+        for f in sorted(files, key=lambda f: (f.kind, f.path.name))
+    ]
+    document = {
+        "year": year,
+        "rows": {kind: sum(f.rows for f in files if f.kind == kind) for kind in (HOURS, LEARNERS)},
+        "files": entries,
+    }
+    if source is not None:
+        document["source"] = source
+    text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    path = folder / "manifest.json"
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return path
+    except OSError:
+        pass
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".manifest.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        fsync(temporary)
+        crash_point("manifest")
+        os.replace(temporary, path)
+        fsync(folder)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def _remove_stale(folder: Path, keep: set[Path]) -> None:
+    """Remove the files of the year's kind folders that its manifest does not list, and
+    manifests a crash left under their temporary names."""
+    for leftover in folder.glob(".manifest.*.tmp"):
+        leftover.unlink(missing_ok=True)
+    for kind in (HOURS, LEARNERS):
+        for name in _sizes(folder / kind):
+            if folder / kind / name not in keep:
+                (folder / kind / name).unlink(missing_ok=True)
