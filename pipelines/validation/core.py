@@ -1,13 +1,6 @@
-"""Great Expectations suites for the raw records, the completion ledger and the hours bank.
-
-GX (1.x API) imports scipy and takes seconds to load, so it is imported inside the functions,
-never at module level. Each run gets a fresh ephemeral context, because a context keeps every
-result in memory. Checks that GX cannot express directly (the ID check character, conservation
-of hours, compliance) are precomputed as boolean columns on a lean copy of the frame and
-expected to be true: a custom expectation class silently vanishes from a suite loaded where its
-module was not imported. Row-level failures come back as positions on a plain RangeIndex, mapped
-to keys here; unexpected values are excluded so that no ID number reaches results or Data Docs
-(RULES.md C6).
+"""What every suite shares: running one on a lean frame in an ephemeral GX context,
+the result (`Validation`) and how shard results combine, the precomputed-boolean helpers, and
+the Data Docs site.
 """
 
 from __future__ import annotations
@@ -19,33 +12,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from pipelines.rules.config import RulesConfig
-from schemas.id_numbers import check_chars
-from schemas.ledger import CAP_REASONS, FORM_REASONS, MODES, QUARANTINE_REASONS, STATES
-from schemas.platforms import FORMS, SOURCE_CODES
-from schemas.privacy import mask_ids
-from schemas.raw import TZ, SchemaError, record_key
-from schemas.vocabulary import PROFESSIONAL, PUBLIC
+from schemas.raw import SchemaError
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuiteValidationResult
     from great_expectations.data_context import AbstractDataContext
 
+
 # GX reads this when it is imported, here or by the forkserver (`jobs.PRELOAD`): no analytics
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
 
-RAW_SUITE = "raw_records"
-COMPLETION_SUITE = "completion"
-HOURS_BANK_SUITE = "hours_bank"
-
-RULE_REASONS: tuple[str, ...] = ("R6", "D2", "D3", *CAP_REASONS)
-REASONS: tuple[str, ...] = RULE_REASONS + FORM_REASONS + QUARANTINE_REASONS
 TOLERANCE = 1e-6  # float sums of hours rounded to 0.1
 
 RESULT_FORMAT: dict[str, Any] = {"result_format": "COMPLETE", "exclude_unexpected_values": True}
@@ -156,37 +136,19 @@ def _merged_expectation(parts: tuple[dict[str, Any], ...]) -> dict[str, Any]:
     return merged
 
 
-# --- precomputed checks -------------------------------------------------------------------------
-
-
-def id_check_valid(ids: pd.Series) -> np.ndarray:
-    """18 characters, 17 digits and a correct MOD 11-2 check character (C1), vectorized."""
-    text = ids.astype("str").fillna("")
-    shaped = text.str.fullmatch(r"[0-9]{17}[0-9X]").to_numpy(dtype=bool, na_value=False)
-    valid = np.zeros(len(text), dtype=bool)
-    if shaped.any():
-        arrow = pa.array(text[shaped])  # chunked when the frame was concatenated
-        if isinstance(arrow, pa.ChunkedArray):
-            arrow = arrow.combine_chunks()
-        fixed = arrow.cast(pa.binary(18))  # one buffer of 18 bytes a row, read in place
-        chars = np.frombuffer(
-            fixed.buffers()[1], dtype=np.uint8, count=18 * len(fixed), offset=18 * fixed.offset
-        ).reshape(-1, 18)
-        valid[shaped] = chars[:, 17] == check_chars(chars[:, :17])
-    return valid
-
-
-def _sums_to(total: pd.Series, *parts: pd.Series) -> np.ndarray:
+def sums_to(total: pd.Series, *parts: pd.Series) -> np.ndarray:
     """total == sum(parts) within float tolerance; NaN anywhere is not equal."""
     difference = total.astype("float64") - sum(p.astype("float64") for p in parts)
     return (difference.abs() < TOLERANCE).to_numpy(dtype=bool, na_value=False)
 
 
-def _is(values: pd.Series, value: str) -> np.ndarray:
+def is_value(values: pd.Series, value: str) -> np.ndarray:
     return (values == value).to_numpy(dtype=bool, na_value=False)
 
 
-def _lean(frame: pd.DataFrame, columns: list[str], inputs: tuple[str, ...] = ()) -> pd.DataFrame:
+def lean_columns(
+    frame: pd.DataFrame, columns: list[str], inputs: tuple[str, ...] = ()
+) -> pd.DataFrame:
     """The columns GX reads, on a RangeIndex so that failing positions are rows of `frame`.
 
     `inputs` are further columns the precomputed booleans read from `frame`.
@@ -197,75 +159,7 @@ def _lean(frame: pd.DataFrame, columns: list[str], inputs: tuple[str, ...] = ())
     return frame.loc[:, columns].reset_index(drop=True)
 
 
-def _raw_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    lean = _lean(frame, ["platform", "source_key", "pulled_at"])
-    if "record_key" in frame.columns:
-        lean["record_key"] = frame["record_key"].to_numpy()
-    else:
-        lean["record_key"] = record_key(lean["platform"], lean["source_key"])
-    return lean
-
-
-def _completion_frame(frame: pd.DataFrame, config: RulesConfig, current_year: int) -> pd.DataFrame:
-    """State-scoped checks as booleans, true where a row's state puts it out of their scope.
-
-    Booleans rather than GX row conditions: each conditioned metric filters a copy of the whole
-    frame, which doubled the time a million rows take.
-    """
-    columns = ["record_key", "state", "reason", "subject", "mode"]
-    inputs = ("credited_year", "hours_reported", "merged_into", "id_number", "platform")
-    lean = _lean(frame, [*columns, "hours_credited", "hours_trimmed"], inputs)
-    credited = _is(lean["state"], "credited")
-    year = frame["credited_year"].astype("Float64")
-    in_range = ((year >= config.first_year) & (year <= current_year)).to_numpy(
-        dtype=bool, na_value=False
-    )
-    hours = _sums_to(frame["hours_reported"], frame["hours_credited"], frame["hours_trimmed"])
-    lean["conserved"] = ~credited | hours
-    lean["id_valid"] = _is(lean["state"], "quarantined") | id_check_valid(frame["id_number"])
-    lean["credited_year_in_range"] = ~credited | in_range
-    lean["merged_into_present"] = (
-        ~_is(lean["state"], "merged") | frame["merged_into"].notna().to_numpy()
-    )
-    cap = np.select(
-        [
-            _is(frame["platform"], FORMS) & _is(lean["mode"], "training"),
-            *(_is(lean["mode"], m) for m in MODES[1:]),
-        ],
-        [config.max_hours, config.selfstudy_cap, config.conversion_cap],
-        default=config.daily_cap,
-    )
-    lean["within_cap"] = ~credited | (lean["hours_credited"].to_numpy() <= cap + TOLERANCE)
-    return lean
-
-
-def _hours_bank_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    hours = ["public_hours", "professional_hours", "total_hours", "makeup_hours"]
-    shorts = ["public_short", "professional_short"]
-    lean = _lean(frame, ["id_number", "year", *hours, *shorts], ("compliant",))
-    lean["total_adds_up"] = _sums_to(
-        lean["total_hours"], lean["public_hours"], lean["professional_hours"]
-    )
-    shorts_met = (lean["public_short"] == 0) & (lean["professional_short"] == 0)
-    compliant = frame["compliant"].reset_index(drop=True)
-    lean["compliance_consistent"] = (compliant == shorts_met).to_numpy(dtype=bool, na_value=False)
-    return lean
-
-
-def _record_keys(lean: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
-    return lean[["record_key"]].iloc[rows]
-
-
-def _person_years(lean: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
-    """Hours bank rows are named by masked ID number (C6) and year."""
-    taken = lean[["id_number", "year"]].iloc[rows]
-    return pd.DataFrame({"id_masked": mask_ids(taken["id_number"]), "year": taken["year"]})
-
-
-# --- suites ------------------------------------------------------------------------------------
-
-
-def _precomputed(*checks: tuple[str, str]) -> list[Any]:
+def precomputed(*checks: tuple[str, str]) -> list[Any]:
     """Expect each precomputed boolean column to be true, described for Data Docs."""
     import great_expectations as gx
 
@@ -275,94 +169,6 @@ def _precomputed(*checks: tuple[str, str]) -> list[Any]:
         )
         for column, description in checks
     ]
-
-
-def raw_suite() -> Any:
-    """Required columns present, platform one of the ten codes or `forms`, one row per key."""
-    import great_expectations as gx
-
-    expect = gx.expectations
-    required = ("platform", "source_key", "record_key", "pulled_at")
-    return gx.ExpectationSuite(
-        name=RAW_SUITE,
-        expectations=[
-            *(expect.ExpectColumnValuesToNotBeNull(column=column) for column in required),
-            expect.ExpectColumnValuesToBeInSet(column="platform", value_set=sorted(SOURCE_CODES)),
-            expect.ExpectColumnValuesToBeUnique(column="record_key"),
-        ],
-    )
-
-
-def completion_suite(config: RulesConfig, current_year: int) -> Any:
-    """The ledger's values per PROVINCIAL.md and RULES.md (D4, R5, R7, C1, R10–R12)."""
-    import great_expectations as gx
-
-    expect = gx.expectations
-    return gx.ExpectationSuite(
-        name=COMPLETION_SUITE,
-        expectations=[
-            expect.ExpectColumnValuesToNotBeNull(column="record_key"),
-            expect.ExpectColumnValuesToBeUnique(column="record_key"),
-            expect.ExpectColumnValuesToNotBeNull(column="state"),
-            expect.ExpectColumnValuesToBeInSet(column="state", value_set=list(STATES)),
-            expect.ExpectColumnValuesToBeInSet(column="reason", value_set=list(REASONS)),
-            expect.ExpectColumnValuesToBeInSet(column="subject", value_set=[PUBLIC, PROFESSIONAL]),
-            expect.ExpectColumnValuesToNotBeNull(column="mode"),
-            expect.ExpectColumnValuesToBeInSet(column="mode", value_set=list(MODES)),
-            expect.ExpectColumnValuesToBeBetween(
-                column="hours_credited", min_value=0, max_value=config.max_hours
-            ),
-            expect.ExpectColumnValuesToBeBetween(column="hours_trimmed", min_value=0),
-            *_precomputed(
-                ("conserved", "credited rows: hours_credited + hours_trimmed = hours_reported"),
-                ("id_valid", "rows not quarantined: 18 characters, MOD 11-2 check valid (C1)"),
-                (
-                    "credited_year_in_range",
-                    f"credited rows: credited_year in {config.first_year}–{current_year} (R12)",
-                ),
-                ("merged_into_present", "merged rows: merged_into names the kept record"),
-                (
-                    "within_cap",
-                    "credited rows: platform records at most the daily cap (R7), self-study and "
-                    "conversion rows at most their yearly caps (R8, R9)",
-                ),
-            ),
-        ],
-    )
-
-
-def hours_bank_suite(config: RulesConfig) -> Any:
-    """One row per person and year, hours that add up, shorts and compliance that agree (R1)."""
-    import great_expectations as gx
-
-    expect = gx.expectations
-    hours = ("public_hours", "professional_hours", "total_hours", "makeup_hours")
-    shorts = (
-        ("public_short", config.public_required),
-        ("professional_short", config.professional_required),
-    )
-    return gx.ExpectationSuite(
-        name=HOURS_BANK_SUITE,
-        expectations=[
-            expect.ExpectColumnValuesToNotBeNull(column="id_number"),
-            expect.ExpectCompoundColumnsToBeUnique(column_list=["id_number", "year"]),
-            *(expect.ExpectColumnValuesToBeBetween(column=column, min_value=0) for column in hours),
-            *_precomputed(("total_adds_up", "total_hours = public_hours + professional_hours")),
-            *(
-                expect.ExpectColumnValuesToBeBetween(column=column, min_value=0, max_value=needed)
-                for column, needed in shorts
-            ),
-            *_precomputed(
-                (
-                    "compliance_consistent",
-                    "compliant exactly when public_short and professional_short are 0 (R1)",
-                )
-            ),
-        ],
-    )
-
-
-# --- running ----------------------------------------------------------------------------------
 
 
 def import_great_expectations() -> None:
@@ -385,7 +191,7 @@ def _expectation_name(config: Any) -> str:
     return f"{config.type}({', '.join(columns)})"
 
 
-def _run(
+def run(
     suite: Any,
     lean: pd.DataFrame,
     name_rows: Callable[[pd.DataFrame, np.ndarray], pd.DataFrame],
@@ -432,36 +238,6 @@ def _run(
         rows=len(lean),
         failing_rows=len(failing),
     )
-
-
-def validate_raw(frame: pd.DataFrame) -> Validation:
-    """Raw records (schemas.raw); `record_key` is derived when the frame does not carry it."""
-    import_great_expectations()
-    started = time.perf_counter()
-    return _run(raw_suite(), _raw_frame(frame), _record_keys, started)
-
-
-def validate_completion(
-    frame: pd.DataFrame, config: RulesConfig | None = None, current_year: int | None = None
-) -> Validation:
-    """The completion ledger; credited years may reach `current_year` (default: now, Shanghai)."""
-    import_great_expectations()
-    started = time.perf_counter()
-    year = current_year if current_year is not None else datetime.now(ZoneInfo(TZ)).year
-    config = config or RulesConfig()
-    lean = _completion_frame(frame, config, year)
-    return _run(completion_suite(config, year), lean, _record_keys, started)
-
-
-def validate_hours_bank(frame: pd.DataFrame, config: RulesConfig | None = None) -> Validation:
-    """The hours bank; failing rows are named by masked ID number and year."""
-    import_great_expectations()
-    started = time.perf_counter()
-    suite = hours_bank_suite(config or RulesConfig())
-    return _run(suite, _hours_bank_frame(frame), _person_years, started)
-
-
-# --- Data Docs ----------------------------------------------------------------------------------
 
 
 def build_data_docs(
