@@ -208,34 +208,37 @@ def ledger_finish(
     )
 
 
+def _ledger_out(
+    description: str, dtypes: dict[str, str], lineage: dg.TableColumnLineage | None = None
+) -> dg.AssetOut:
+    """One table the ledger step writes (SQL, not passed between steps: `Nothing`)."""
+    metadata: dict[str, object] = {"dagster/column_schema": table_schema(dtypes)}
+    if lineage is not None:
+        metadata["dagster/column_lineage"] = lineage
+    return dg.AssetOut(
+        group_name="ledger",
+        description=description,
+        kinds={"pandas", "sql"},
+        metadata=metadata,
+        dagster_type=dg.Nothing,
+    )
+
+
 @dg.graph_multi_asset(
     outs={
-        "completion": dg.AssetOut(
-            group_name="ledger",
-            description="The ledger: every record after D1 with its state and reason (D4).",
-            kinds={"pandas", "sql"},
-            metadata={"dagster/column_schema": table_schema(COMPLETION_DTYPES)},
-            dagster_type=dg.Nothing,
+        "completion": _ledger_out(
+            "The ledger: every record after D1 with its state and reason (D4).",
+            COMPLETION_DTYPES,
         ),
-        "hours_bank": dg.AssetOut(
-            group_name="ledger",
-            description="学时银行: hours per person and credited year against R1/R2.",
-            kinds={"pandas", "sql"},
-            metadata={
-                "dagster/column_schema": table_schema(HOURS_BANK_DTYPES),
-                "dagster/column_lineage": HOURS_BANK_LINEAGE,
-            },
-            dagster_type=dg.Nothing,
+        "hours_bank": _ledger_out(
+            "学时银行: hours per person and credited year against R1/R2.",
+            HOURS_BANK_DTYPES,
+            HOURS_BANK_LINEAGE,
         ),
-        "reconciliation": dg.AssetOut(
-            group_name="ledger",
-            description="D4 counts per run, platform and year: raw = the sum of the four states.",
-            kinds={"pandas", "sql"},
-            metadata={
-                "dagster/column_schema": table_schema(RECONCILIATION_DTYPES),
-                "dagster/column_lineage": RECONCILIATION_LINEAGE,
-            },
-            dagster_type=dg.Nothing,
+        "reconciliation": _ledger_out(
+            "D4 counts per run, platform and year: raw = the sum of the four states.",
+            RECONCILIATION_DTYPES,
+            RECONCILIATION_LINEAGE,
         ),
     },
     ins={a.key.path[0]: dg.AssetIn(a.key, dagster_type=dg.Nothing) for a in raw_assets},

@@ -13,7 +13,14 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine
 
 from pipelines.shards import Shard
-from pipelines.store.dialect import WRITE, column_list, dialect_of, make_engine, quote
+from pipelines.store.dialect import (
+    WRITE,
+    Load,
+    column_list,
+    dialect_of,
+    make_engine,
+    quote,
+)
 from pipelines.store.values import prepare
 from schemas.tables import FRAME_DTYPES, PRIMARY_KEYS, TABLES
 
@@ -122,15 +129,9 @@ class Database:
         suffix: str = "",
     ) -> None:
         """Append `frame` to `table` in chunks, reporting each chunk to the progress hook."""
+        load = Load(table, prepare(frame, dtypes), dtypes, constants or {}, suffix)
         self.dialect.bulk_insert(
-            conn,
-            table,
-            prepare(frame, dtypes),
-            dtypes,
-            self.chunk_rows,
-            lambda rows: self._progress(step, rows),
-            constants=constants,
-            suffix=suffix,
+            conn, load, self.chunk_rows, lambda rows: self._progress(step, rows)
         )
 
     def _stage(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,19 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+@dataclass(frozen=True)
+class Load:
+    """Rows to append: prepared `rows` (`values.prepare`) of `dtypes` into `table`;
+    `constants` are further columns with one value for every row, `suffix` ends the statement
+    (an `ON CONFLICT` clause, where the dialect `upsert_in_bulk`)."""
+
+    table: str
+    rows: pd.DataFrame
+    dtypes: Mapping[str, str]
+    constants: Mapping[str, int] = field(default_factory=dict)
+    suffix: str = ""
+
+
 class Dialect:
     """One engine's ways. `upsert_in_bulk`: a bulk insert may end in `ON CONFLICT` (SQLite's
     `executemany` can; `COPY` cannot, so PostgreSQL stages and upserts from the stage)."""
@@ -112,21 +126,8 @@ class Dialect:
         """A temporary table shaped like `of` plus a boolean column `flag`, empty."""
         raise NotImplementedError
 
-    def bulk_insert(
-        self,
-        conn: Connection,
-        table: str,
-        values: pd.DataFrame,
-        dtypes: Mapping[str, str],
-        chunk_rows: int,
-        report: Report,
-        *,
-        constants: Mapping[str, int] | None = None,
-        suffix: str = "",
-    ) -> None:
-        """Append prepared `values` (`values.prepare`) to `table`, `chunk_rows` at a time.
-        `constants` are further columns with one value for every row; `suffix` ends the
-        statement (an `ON CONFLICT` clause, where `upsert_in_bulk`)."""
+    def bulk_insert(self, conn: Connection, load: Load, chunk_rows: int, report: Report) -> None:
+        """Append the load's rows, `chunk_rows` at a time."""
         raise NotImplementedError
 
     def read(
@@ -159,27 +160,16 @@ class SQLite(Dialect):
             f"CREATE TEMP TABLE {name} AS SELECT *, false AS {flag} FROM {of} WHERE false"
         )
 
-    def bulk_insert(
-        self,
-        conn: Connection,
-        table: str,
-        values: pd.DataFrame,
-        dtypes: Mapping[str, str],
-        chunk_rows: int,
-        report: Report,
-        *,
-        constants: Mapping[str, int] | None = None,
-        suffix: str = "",
-    ) -> None:
-        constants = constants or {}
-        placeholders = ", ".join(["?"] * len(dtypes) + [str(int(v)) for v in constants.values()])
-        names = column_list([*dtypes, *constants])
-        statement = f"INSERT INTO {table} ({names}) VALUES ({placeholders}) {suffix}"
+    def bulk_insert(self, conn: Connection, load: Load, chunk_rows: int, report: Report) -> None:
+        literals = [str(int(v)) for v in load.constants.values()]
+        placeholders = ", ".join(["?"] * len(load.dtypes) + literals)
+        names = column_list([*load.dtypes, *load.constants])
+        statement = f"INSERT INTO {load.table} ({names}) VALUES ({placeholders}) {load.suffix}"
         cursor = conn.connection.driver_connection.cursor()
-        for start in range(0, len(values), chunk_rows):
-            chunk = values.iloc[start : start + chunk_rows]
+        for start in range(0, len(load.rows), chunk_rows):
+            chunk = load.rows.iloc[start : start + chunk_rows]
             cursor.executemany(
-                statement, zip(*(python_values(chunk[c]) for c in dtypes), strict=True)
+                statement, zip(*(python_values(chunk[c]) for c in load.dtypes), strict=True)
             )
             report(start + len(chunk))
 
@@ -223,26 +213,14 @@ class PostgreSQL(Dialect):
             f"SELECT *, false AS {flag} FROM {of} WITH NO DATA"
         )
 
-    def bulk_insert(
-        self,
-        conn: Connection,
-        table: str,
-        values: pd.DataFrame,
-        dtypes: Mapping[str, str],
-        chunk_rows: int,
-        report: Report,
-        *,
-        constants: Mapping[str, int] | None = None,
-        suffix: str = "",
-    ) -> None:
-        if suffix:
+    def bulk_insert(self, conn: Connection, load: Load, chunk_rows: int, report: Report) -> None:
+        if load.suffix:
             raise ValueError("COPY cannot upsert: stage the rows and upsert from the stage")
-        constants = constants or {}
-        values = values.assign(**constants)
-        columns = column_list([*dtypes, *constants])
+        values = load.rows.assign(**load.constants)
+        columns = column_list([*load.dtypes, *load.constants])
         with (
             conn.connection.driver_connection.cursor() as cursor,
-            cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)") as copy,
+            cursor.copy(f"COPY {load.table} ({columns}) FROM STDIN (FORMAT csv)") as copy,
         ):
             for done, chunk in csv_chunks(values, chunk_rows):
                 copy.write(chunk)
