@@ -110,7 +110,13 @@ FAMILY_PROFILES: Mapping[str, FamilyProfile] = MappingProxyType(
             exam=True,
             certificates=True,
             hours="text",
-            id_quirks={"quote": 0.08, "tab": 0.04, "wrap": 0.03, "fifteen": 0.03, "fullwidth": 0.02},
+            id_quirks={
+                "quote": 0.08,
+                "tab": 0.04,
+                "wrap": 0.03,
+                "fifteen": 0.03,
+                "fullwidth": 0.02,
+            },
         ),
         "tyjrp": FamilyProfile(
             labels={PUBLIC: "公需", PROFESSIONAL: "专业"},
@@ -160,7 +166,15 @@ FAMILY_PROFILES: Mapping[str, FamilyProfile] = MappingProxyType(
             hours="xueshi",
             snapshot=True,
             id_quirks={"fifteen": 0.03, "wrap": 0.03, "fullwidth": 0.02},
-            wire_fields=("智能制造", "现代服务", "电子信息", "建筑工程", "财经商贸", "交通运输", "文化旅游"),
+            wire_fields=(
+                "智能制造",
+                "现代服务",
+                "电子信息",
+                "建筑工程",
+                "财经商贸",
+                "交通运输",
+                "文化旅游",
+            ),
         ),
     }
 )
@@ -262,9 +276,7 @@ class Catalogue:
         """Each of the city's platforms' share of its learners, in PLATFORMS.md's order and then
         the catalogue's (the order the generator draws them in)."""
         order = [*PLATFORM_PROFILES, *self.codes]
-        codes = sorted(
-            (c for c in self.codes if self.profiles[c].city == city), key=order.index
-        )
+        codes = sorted((c for c in self.codes if self.profiles[c].city == city), key=order.index)
         given = [w for c in codes if (w := self.profiles[c].weight) is not None]
         default = sum(given) / len(given) if given else 1.0
         raw = np.array(

@@ -265,7 +265,8 @@ def base_records(
     pair = pd.Series(person * len(platforms.codes) + platform)
     within = pair.groupby(pair, sort=False).cumcount().to_numpy()
     offset = rng.integers(0, 1_000_000, len(counts))[person]
-    ordered = courses.sort_values(["platform", "ordinal"]).reset_index(drop=True)
+    by_platform = courses.assign(number=platforms.index.get_indexer(courses["platform"]))
+    ordered = by_platform.sort_values(["number", "ordinal"]).reset_index(drop=True)
     sizes = ordered.groupby("platform").size().reindex(list(platforms.codes)).to_numpy()
     begins = np.cumsum(sizes) - sizes
     course = begins[platform] + (offset + within) % sizes[platform]
@@ -302,8 +303,7 @@ def base_records(
     ).dt.tz_localize(TZ)
     updated = (completed + lag).where(completed + lag <= year_end, year_end).where(updating)
 
-    course_platform = platforms.index.get_indexer(ordered["platform"])
-    in_minutes = platforms.fact("hours")[course_platform] == "minutes"
+    in_minutes = platforms.fact("hours")[ordered["number"].to_numpy()] == "minutes"
     minutes = ordered["minutes"].to_numpy()[course]
     spec = pd.DataFrame(
         {
