@@ -641,7 +641,8 @@ def _template(
     code = rows["platform"].str.upper() + "-X" + rows["rec_local"].astype("str").str.zfill(3)
     coded = fact("course_codes")
     rows["course_code"] = code.where(explicit & coded, course["course_code"].where(~explicit))
-    first_field = pd.Series([(*p.facts.wire_fields, None)[0] for p in profiles], index=rows.index)
+    fields = [p.facts.wire_fields[0] if p.facts.wire_fields else None for p in profiles]
+    first_field = pd.Series(fields, index=rows.index)  # an explicit course's specialty field
     rows["wire_field"] = np.where(
         first_field.notna(), course["wire_field"].where(~explicit, first_field), None
     )

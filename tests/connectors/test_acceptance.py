@@ -53,9 +53,11 @@ TIMINGS = "slow=0.3;retry_after=0.05"
 outlasts the read timeout, a Retry-After is short."""
 STORMY = "all:5xx,reset,expiry,busy,job,ts"
 """The faults that cost no wait (slow and 429 have tests of their own)."""
-FAULT_RATES = {"slow": 0.1, "429": 0.2}
-"""How often a request draws the fault under test: less often where each one costs a wait."""
 FAULT_RATE = 0.3
+FAULT_RATES = {"slow": 0.1, "429": 0.2}
+"""How often a request draws the fault under test: less often where each one costs a wait.
+One at a time: the same fault twice running can be fatal by contract (TS_EXPIRED twice means a
+clock off, an auth error)."""
 MAX_FAULT_PULLS = 40
 """Year pulls a fault may take to show: kinds that only an ongoing session or a new job can
 show are drawn by few requests."""
@@ -224,12 +226,12 @@ def test_two_pulls_give_the_same_records_and_a_third_from_the_watermark_nothing_
     their row numbers may differ)."""
     first = list(pulling(connect(served("none"), code), YEAR))
     stormy = connect(served(STORMY), code)
-    unpulled = records(first).drop(columns="pulled_at")
+    first_records = records(first).drop(columns="pulled_at")
     again = records(pulling(stormy, YEAR)).drop(columns="pulled_at")
-    pd.testing.assert_frame_equal(again, unpulled)
-    known = frozenset(unpulled["source_key"])
+    pd.testing.assert_frame_equal(again, first_records)
+    known = frozenset(first_records["source_key"])
     since = records(pulling(stormy, YEAR, dict(first[-1].watermark), known=known))
     if not since.empty:
         compared = [c for c in since.columns if c not in ("pulled_at", "payload")]
-        expected = unpulled[unpulled["source_key"].isin(since["source_key"])]
+        expected = first_records[first_records["source_key"].isin(since["source_key"])]
         pd.testing.assert_frame_equal(since[compared], expected[compared].reset_index(drop=True))
