@@ -19,13 +19,11 @@ import numpy as np
 import pandas as pd
 
 from sandbox.generator import Dataset, generate
-from sandbox.generator.base import FAMILY
+from sandbox.profiles import PRODUCTION
 from schemas.raw import TZ, natural_key
 
 NIGHT_YEAR = 2022  # the generator's data end in 2022: the night syncs the data's last year
 LOOKBACK_DAYS = 35  # the date-window families re-pull this many days before their watermark
-UPDATING = frozenset({"yx", "treewises"})
-NATURAL_KEYS = frozenset({"zjp", "tyjrp", "lllnet", "huaxue"})
 
 
 def overnight_changes(
@@ -50,8 +48,8 @@ def overnight_changes(
         if count == 0:
             continue
         picked = rows.iloc[np.sort(rng.choice(len(rows), count, replace=False))].copy()
-        family = FAMILY[str(platform)]
-        if family in UPDATING:
+        facts = PRODUCTION[str(platform)].facts
+        if facts.updating:
             last = records.loc[records["platform"] == platform, "updated_at"].max()
             span = max(1, int((year_end - last).total_seconds()) - 2)
             offsets = np.sort(rng.integers(1, span, count))
@@ -61,10 +59,10 @@ def overnight_changes(
         else:
             days = rng.integers(1, LOOKBACK_DAYS - 2, count)
             completed = year_end - pd.to_timedelta(days, unit="D")
-            if family == "tyjrp":
+            if facts.timed:
                 completed += pd.to_timedelta(rng.integers(8 * 3600, 20 * 3600, count), unit="s")
             picked["completed_at"] = completed
-            picked["source_key"] = _new_keys(records, picked, family)
+            picked["source_key"] = _new_keys(records, picked, facts.record_ids)
         picked["pull_year"] = year
         picked["epoch"] = 1
         picked["hidden_until_paged"] = False
@@ -73,12 +71,12 @@ def overnight_changes(
     return pd.concat(parts, ignore_index=True).astype(records.dtypes.to_dict())
 
 
-def _new_keys(records: pd.DataFrame, picked: pd.DataFrame, family: str) -> pd.Series:
-    """Source keys for new records: natural keys of what is shown, the platform's next
-    numeric ids, or new ids of the platform's own shape (treewises' `c_…`)."""
+def _new_keys(records: pd.DataFrame, picked: pd.DataFrame, record_ids: str) -> pd.Series:
+    """Source keys for new records: natural keys of what is shown (`record_ids` natural), the
+    platform's next numeric ids, or new ids of the platform's own shape (treewises' `c_…`)."""
     if picked.empty:
         return pd.Series([], index=picked.index, dtype="str")
-    if family in NATURAL_KEYS:
+    if record_ids == "natural":
         dates = picked["completed_at"].dt.strftime("%Y-%m-%d")
         return natural_key([picked["raw_id"], picked["course_title"], dates])
     platform = picked["platform"].iloc[0]
@@ -110,29 +108,29 @@ def realistic_changes(dataset: Dataset, seed: int, year: int = NIGHT_YEAR) -> pd
     new_count = round(len(latest) / HISTORY_DAYS * NEW_DAYS)
     parts = []
     for platform, rows in latest.groupby("platform", sort=True):
-        family = FAMILY[str(platform)]
+        facts = PRODUCTION[str(platform)].facts
         share = round(new_count * len(rows) / len(latest))
         new = rows.iloc[np.sort(rng.choice(len(rows), min(share, len(rows)), replace=False))]
         new = new.copy()
         seconds = rng.integers(1, NEW_DAYS * 86_400 - 60, len(new))
         new["completed_at"] = year_end - pd.to_timedelta(seconds, unit="s")
-        new["source_key"] = _new_keys(records, new, family)
+        new["source_key"] = _new_keys(records, new, facts.record_ids)
         new["certificate_no"] = pd.NA
         new["makeup"] = False
         new["makeup_year"] = pd.NA
         changed = [new]
-        if family in UPDATING:
+        if facts.updating:
             count = max(1, round(CORRECTED * len(rows)))
             fixed = rows.iloc[np.sort(rng.choice(len(rows), count, replace=False))].copy()
             fixed["passed"] = True
             fixed["score"] = fixed["score"].clip(lower=60.0)
             changed.append(fixed)
-        if family in {"treewises", "huaxue"}:
+        if facts.revokes or facts.snapshot:
             gone = rows[rows["pull_year"] == year]
             gone = gone.iloc[rng.choice(len(gone), min(WITHDRAWN, len(gone)), replace=False)]
             changed.append(gone.assign(withdrawn=True))
         picked = pd.concat(changed)
-        if family in UPDATING:
+        if facts.updating:
             last = records.loc[records["platform"] == platform, "updated_at"].max()
             picked["updated_at"] = last.floor("s") + pd.to_timedelta(
                 np.sort(rng.integers(1, 3_600, len(picked))), unit="s"
@@ -160,7 +158,7 @@ class NightSource:
             return base
         combined = pd.concat([base, *(e[base.columns] for e in extra)], ignore_index=True)
         latest = combined.drop_duplicates("record_key", keep="last", ignore_index=True)
-        if FAMILY[platform] == "huaxue":  # a withdrawn row is gone from the snapshot
+        if PRODUCTION[platform].facts.snapshot:  # a withdrawn row is gone from the snapshot
             latest = latest[~latest["withdrawn"]].reset_index(drop=True)
         return latest
 

@@ -17,22 +17,14 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from schemas.platforms import PLATFORMS
+from sandbox.profiles import PRODUCTION, Catalogue
 
 GENERIC_KINDS: tuple[str, ...] = ("5xx", "reset", "429", "slow")
 """Faults any platform can show, injected before the platform's own endpoint runs."""
 
-IN_BAND_KINDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        "yx": ("expiry", "busy"),  # 40101 token expired, 50001 系统繁忙
-        "spa": ("expiry",),  # 401 on a token that worked before
-        "tyjrp": ("job",),  # an export job ends `failed`
-        "lllnet": ("ts",),  # TS_EXPIRED on a fresh ts
-    }
-)
-"""Faults a family signals inside its own protocol; its endpoints apply them."""
-
 KINDS: tuple[str, ...] = (*GENERIC_KINDS, "expiry", "busy", "job", "ts")
+"""Every fault kind; those beyond GENERIC_KINDS a family signals inside its own protocol
+(`FamilyProfile.in_band_faults`), and its endpoints apply them."""
 SERVER_ERRORS: tuple[int, ...] = (500, 502, 503)
 _OPTIONS = {
     "rate": "rate",
@@ -42,9 +34,9 @@ _OPTIONS = {
 }
 
 
-def kinds_for(code: str) -> frozenset[str]:
+def kinds_for(code: str, platforms: Catalogue = PRODUCTION) -> frozenset[str]:
     """The faults platform `code` can show: the generic ones plus its family's in-band ones."""
-    return frozenset(GENERIC_KINDS + IN_BAND_KINDS.get(PLATFORMS[code].family, ()))
+    return frozenset(GENERIC_KINDS + platforms[code].facts.in_band_faults)
 
 
 @dataclass(frozen=True)
@@ -62,13 +54,14 @@ class Faults:
     max_streak: int = 2
 
     @classmethod
-    def parse(cls, text: str) -> Faults:
+    def parse(cls, text: str, platforms: Catalogue = PRODUCTION) -> Faults:
         """Parse `"all"`, `"none"`, `"ta_yx:5xx,429;yt_ytu:reset"`, `"all:5xx;rate=0.3"`.
 
         Segments are separated by `;`. A target is `all` or a platform code, optionally followed
         by `:` and a comma-separated list of kinds (default: every kind the platform can show);
         `all:<kinds>` enables each kind where the platform's family has it. Options:
         `rate=`, `retry_after=`, `slow=` (seconds), `streak=` (most faults in a row).
+        `platforms` is the catalogue the sandbox serves.
         """
         enabled: dict[str, set[str]] = {}
         options: dict[str, Any] = {}
@@ -84,15 +77,15 @@ class Faults:
                 continue
             target, _, listed = segment.partition(":")
             target = target.strip()
-            codes = list(PLATFORMS) if target == "all" else [target]
-            if target != "all" and target not in PLATFORMS:
+            codes = list(platforms.codes) if target == "all" else [target]
+            if target != "all" and target not in platforms.specs:
                 raise ValueError(f"unknown platform {target!r} in faults {text!r}")
             wanted = {k.strip() for k in listed.split(",") if k.strip()} if listed else set(KINDS)
             unknown = wanted - set(KINDS)
             if unknown:
                 raise ValueError(f"unknown fault kinds {sorted(unknown)} in faults {text!r}")
             for code in codes:
-                possible = kinds_for(code)
+                possible = kinds_for(code, platforms)
                 if listed and target != "all" and not wanted <= possible:
                     raise ValueError(f"{code} cannot show {sorted(wanted - possible)}")
                 enabled.setdefault(code, set()).update(wanted & possible)

@@ -12,7 +12,7 @@ import shlex
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType, TracebackType
 
 import uvicorn
@@ -34,7 +34,8 @@ from sandbox.families import (
 )
 from sandbox.faults import FaultMiddleware, FaultPlan, Faults, QuietResets
 from sandbox.malformed import MalformedMiddleware
-from schemas.platforms import PLATFORMS
+from sandbox.profiles import PRODUCTION, Catalogue
+from schemas.platforms import PlatformSpec
 
 FAMILIES: MappingProxyType[str, Callable[[Context], list[Route]]] = MappingProxyType(
     {
@@ -58,9 +59,9 @@ def build_app(contexts: Iterable[Context], malformed: dict[str, str] | None = No
         Mount(
             f"/{ctx.code}",
             app=MalformedMiddleware(
-                FaultMiddleware(Router(FAMILIES[PLATFORMS[ctx.code].family](ctx)), ctx.plan),
+                FaultMiddleware(Router(FAMILIES[ctx.profile.family](ctx)), ctx.plan),
                 ctx.code,
-                PLATFORMS[ctx.code].family,
+                ctx.profile.family,
                 malformed,
             ),
         )
@@ -74,6 +75,8 @@ class Sandbox:
 
     `port=0` picks a free port (tests); `clock` (seconds since the epoch) drives token expiry,
     lllnet's ts check, tyjrp job timing and the treewises rate limit, so tests can move time.
+    `platforms` is the catalogue served (production's by default; the dataset's, when a test
+    generated it for its own).
     """
 
     def __init__(
@@ -86,16 +89,18 @@ class Sandbox:
         host: str = SANDBOX_HOST,
         options: Options | None = None,
         clock: Callable[[], float] = time.time,
+        platforms: Mapping[str, PlatformSpec] | None = None,
     ) -> None:
+        served = PRODUCTION if platforms is None else Catalogue(platforms)
         self.host = host
         self.requested_port = port
-        self.faults = Faults.parse(faults) if isinstance(faults, str) else faults
+        self.faults = Faults.parse(faults, served) if isinstance(faults, str) else faults
         self.seed = seed
         self.epoch = 0
         options = options or Options()
         self.contexts = {
             code: Context(
-                code,
+                served[code],
                 dataset,
                 lambda: self.epoch,
                 FaultPlan(self.faults, code, seed),
@@ -103,7 +108,7 @@ class Sandbox:
                 clock,
                 seed,
             )
-            for code in PLATFORMS
+            for code in served.codes
         }
         self._malformed: dict[str, str] = {}
         self.app = build_app(self.contexts.values(), self._malformed)

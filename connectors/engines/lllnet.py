@@ -30,7 +30,9 @@ from schemas.platforms import PlatformSpec
 from schemas.raw import TZ
 
 Clock = Callable[[], float]
-AUTH_CODES = frozenset({"SIGN_INVALID", "TS_EXPIRED"})  # TS_EXPIRED twice: a clock off by minutes
+AUTH_CODES = frozenset({"APPID_INVALID", "SIGN_INVALID", "TS_EXPIRED"})
+"""Refusals of the credentials: an unknown appid, a wrong secret, TS_EXPIRED twice (a clock off
+by minutes)."""
 
 
 def sign(params: Mapping[str, str], secret: str) -> str:

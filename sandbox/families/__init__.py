@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from connectors.core import sandbox_settings
 from sandbox.faults import FaultPlan, take_fault
+from sandbox.profiles import Profile
 from schemas.raw import TZ
 
 SERVED_COLUMNS: tuple[str, ...] = (
@@ -124,7 +125,7 @@ class Context:
 
     def __init__(
         self,
-        code: str,
+        profile: Profile,
         source: Source,
         epoch: Callable[[], int],
         plan: FaultPlan,
@@ -132,8 +133,10 @@ class Context:
         clock: Callable[[], float],
         seed: int,
     ) -> None:
+        code = profile.code
         settings = sandbox_settings(code)
         self.code = code
+        self.profile = profile
         self.key = settings.key
         self.secret = settings.secret
         self.source = source

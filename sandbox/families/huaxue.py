@@ -27,7 +27,6 @@ from sandbox.families import (
 )
 
 HEADER = "姓名,身份证号码,单位名称,所属领域,课程,课程性质,获得学时,结业日期,证书号"
-FIELDS = ("智能制造", "现代服务", "电子信息", "建筑工程", "财经商贸", "交通运输", "文化旅游")
 
 
 @dataclass
@@ -36,10 +35,11 @@ class View:
     files: dict[int, bytes] = field(default_factory=dict)
 
 
-def prepare(frame: pd.DataFrame, seed: int) -> View:
-    """Rows by year; 所属领域 is the generator's `wire_field`, else a stable pick per course."""
+def prepare(frame: pd.DataFrame, seed: int, fields: tuple[str, ...]) -> View:
+    """Rows by year; 所属领域 is the generator's `wire_field`, else a stable pick per course
+    among the family's `fields`."""
     frame = live(frame).sort_values("source_key", kind="stable")
-    picked = np.array(FIELDS, dtype=object)[pick(seed, frame["course_title"], len(FIELDS))]
+    picked = np.array(fields, dtype=object)[pick(seed, frame["course_title"], len(fields))]
     fields = frame["wire_field"] if "wire_field" in frame else pd.Series(picked, index=frame.index)
     wire = pd.DataFrame(
         {
@@ -67,7 +67,8 @@ def routes(ctx: Context) -> list[Route]:
         year = parse_int(request.query_params.get("year"))
         if year is None:
             return Response("year must be given as YYYY", 400, media_type="text/plain")
-        view = ctx.view(lambda frame: prepare(frame, ctx.seed))
+        fields = ctx.profile.facts.wire_fields
+        view = ctx.view(lambda frame: prepare(frame, ctx.seed, fields))
         keys, lines = view.years.get(year, (np.array([], dtype=object), []))
         if year not in view.files:
             text = CSV_NEWLINE.join([HEADER, *lines]) + CSV_NEWLINE

@@ -1,4 +1,5 @@
-"""Family zjp: CSV download by completion-date window, API key (ta_zjp in GBK, yt_sdbc UTF-8).
+"""Family zjp: CSV download by completion-date window, API key, in the platform's encoding
+(`Profile.encoding`: ta_zjp GBK, yt_sdbc UTF-8 with a BOM).
 
 Quirks served: ID cells keep the generator's leading `'` or tab, a blank line after every eighth
 row and before the totals row, and a totals row `合计,…` closing every non-empty file.
@@ -28,25 +29,11 @@ from sandbox.families import (
     parse_date,
     year_text,
 )
+from sandbox.profiles import Encoding
 
 HEADER = "序号,姓名,身份证号,工作单位,课程名称,课程类型,学时,完成日期,考核结果,证书编号,补学年度"
 MAX_DAYS = 31
 BLANK_EVERY = 8
-
-
-@dataclass(frozen=True)
-class Encoding:
-    """How a zjp platform encodes its CSV: the codec, the charset it declares, a BOM or not."""
-
-    codec: str
-    charset: str
-    bom: bool
-
-
-ENCODINGS: dict[str, Encoding] = {
-    "ta_zjp": Encoding("gb18030", "GBK", bom=False),  # GBK label, GB18030 bytes (rare names)
-    "yt_sdbc": Encoding("utf-8", "utf-8", bom=True),
-}
 
 
 @dataclass
@@ -98,7 +85,7 @@ def render(view: View, low: int, high: int, encoding: Encoding) -> bytes:
 
 
 def routes(ctx: Context) -> list[Route]:
-    encoding = ENCODINGS[ctx.code]
+    encoding = ctx.profile.encoding
     media_type = f"text/csv; charset={encoding.charset}"
 
     async def export(request: Request) -> Response:

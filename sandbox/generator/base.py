@@ -23,41 +23,9 @@ from sandbox.generator.people import (
     TAIAN,
     YANTAI,
 )
-from schemas.platforms import PLATFORMS
+from sandbox.profiles import Catalogue
 from schemas.raw import TZ
 from schemas.vocabulary import PROFESSIONAL, PUBLIC
-
-FAMILY = {code: spec.family for code, spec in PLATFORMS.items()}
-CITY = {code: spec.city for code, spec in PLATFORMS.items()}
-PLATFORM_WEIGHTS: dict[str, dict[str, float]] = {
-    TAIAN: {"ta_yx": 0.35, "ta_tyjrp": 0.2, "ta_zjp": 0.25, "ta_sdty": 0.2},
-    YANTAI: {
-        "yt_ldu": 0.2,
-        "yt_sdbc": 0.15,
-        "yt_ytu": 0.2,
-        "yt_naas": 0.15,
-        "yt_samet": 0.15,
-        "yt_ytec": 0.15,
-    },
-}
-TIMED_FAMILIES = frozenset({"yx", "tyjrp", "treewises"})  # the wire carries a time of day
-UPDATING_FAMILIES = frozenset({"yx", "treewises"})  # the wire carries an update time
-EXAM_FAMILIES = frozenset({"yx", "zjp", "tyjrp", "treewises", "lllnet"})
-CERTIFICATE_FAMILIES = frozenset({"yx", "zjp", "treewises", "lllnet", "huaxue"})
-SCORE_FAMILIES = frozenset({"yx", "tyjrp", "spa"})
-CODE_FAMILIES = frozenset({"yx", "tyjrp", "treewises"})
-
-SAMET_FIELDS = ("工程技术", "机械制造", "电气自动化", "材料工程", "智能制造")
-HUAXUE_FIELDS = ("智能制造", "现代服务", "电子信息", "建筑工程", "财经商贸", "交通运输", "文化旅游")
-CERT_PREFIX = {
-    "ta_yx": "TAYX",
-    "ta_zjp": "TZJ",
-    "ta_sdty": "SDTY",
-    "yt_ldu": "LDU",
-    "yt_sdbc": "SDBC",
-    "yt_ytu": "YTU",
-    "yt_ytec": "YTEC",
-}
 
 _QUALIFIERS = ["", "新时代", "现代", "高级", "+互联网"]
 _PUBLIC_TOPICS = [
@@ -106,16 +74,8 @@ _PROFESSIONAL_TOPICS = [
 ]
 _FORMS = ["概论", "专题讲座", "实践", "前沿进展", "案例解析", "政策解读", "基础", "应用", "导论"]
 
-# How often a base record's ID or name shows a (valid) quirk, per family.
-ID_QUIRKS: dict[str, dict[str, float]] = {
-    "yx": {"fifteen": 0.03, "space": 0.02, "fullwidth": 0.02},
-    "zjp": {"quote": 0.08, "tab": 0.04, "wrap": 0.03, "fifteen": 0.03, "fullwidth": 0.02},
-    "tyjrp": {"fifteen": 0.03, "wrap": 0.02, "space": 0.02},
-    "treewises": {"fifteen": 0.02, "space": 0.02, "zero_width": 0.01},
-    "lllnet": {"fifteen": 0.03, "space": 0.03, "zero_width": 0.01},
-    "spa": {"fifteen": 0.03, "fullwidth": 0.03, "space": 0.02},
-    "huaxue": {"fifteen": 0.03, "wrap": 0.03, "fullwidth": 0.02},
-}
+FAILED_SHARE = 0.08  # of base records with an exam result, failed
+UNFINISHED_SHARE = 0.05  # of base records where courses in progress are listed, unfinished
 MAX_PER_PERSON = 150
 LOWER_X_SHARE = 0.3  # of records of IDs ending in X, written with a lower-case x
 SPACED_NAME_SHARE = 0.04  # of Han names written with a space after the surname
@@ -145,12 +105,9 @@ ID_QUIRKS_ALL: tuple[str, ...] = (
     "numeric",
 )
 NAME_FORMS: tuple[str, ...] = ("", "space", "alt", *(f"dot:{d}" for d in DOT_VARIANTS))
-PLATFORM_CODES: tuple[str, ...] = tuple(PLATFORMS)
-PLATFORM_FAMILY = np.array([FAMILY[c] for c in PLATFORM_CODES])
-PLATFORM_INDEX = pd.Index(PLATFORM_CODES, dtype="str")
 
 
-def catalogue(rng: np.random.Generator) -> pd.DataFrame:
+def catalogue(rng: np.random.Generator, platforms: Catalogue) -> pd.DataFrame:
     """Every platform's courses: disjoint course keys across platforms, some titles decorated."""
     combos = [
         (q + t + f, PUBLIC if t in _PUBLIC_TOPICS else PROFESSIONAL)
@@ -158,30 +115,37 @@ def catalogue(rng: np.random.Generator) -> pd.DataFrame:
     ]
     titles = pd.DataFrame(combos, columns=["base", "subject"]).astype("str")
     titles = titles.iloc[rng.permutation(len(titles))].reset_index(drop=True)
-    codes = list(PLATFORMS)
-    titles["platform"] = np.array(codes)[np.arange(len(titles)) % len(codes)]
+    codes = np.array(platforms.codes)
+    platform = np.arange(len(titles)) % len(codes)
+    titles["platform"] = codes[platform]
     titles["ordinal"] = titles.groupby("platform").cumcount()
     n = len(titles)
-    family = titles["platform"].map(FAMILY)
-    samet = titles["platform"] == "yt_samet"
-    titles.loc[samet, "subject"] = PROFESSIONAL
+    field_labels = [platforms[code].field_labels for code in platforms.codes]
+    fielded = np.array([bool(f) for f in field_labels])[platform]
+    titles.loc[fielded, "subject"] = PROFESSIONAL
     public = titles["subject"] == PUBLIC
     rural = rng.random(n) < 0.2
-    labels = {
-        "yx": np.where(public, "公需科目", np.where(rural, "乡村振兴", "专业科目")),
-        "zjp": np.where(public, "公需课", "专业课"),
-        "tyjrp": np.where(public, "公需", "专业"),
-        "treewises": np.where(public, "PUBLIC", np.where(rural, "RURAL", "PROFESSIONAL")),
-        "lllnet": np.where(public, "公需科目", "专业科目"),
-        "spa": np.where(public, "公需", "乡村振兴"),
-        "huaxue": np.where(public, "公需", "专业"),
-    }
-    label = np.select([family == f for f in labels], list(labels.values()), "")
-    label = np.where(samet, rng.choice(SAMET_FIELDS, n), label)
+    rural_label = platforms.fact("rural_label")[platform]
+    label = np.where(
+        public,
+        platforms.each(lambda p: p.facts.labels[PUBLIC])[platform],
+        np.where(
+            rural & np.not_equal(rural_label, None),
+            rural_label.astype("str"),
+            platforms.each(lambda p: p.facts.labels[PROFESSIONAL])[platform],
+        ),
+    )
+    for fields in dict.fromkeys(f for f in field_labels if f):
+        label = np.where(_uses(field_labels, fields)[platform], rng.choice(fields, n), label)
     titles["category_label"] = label
-    titles["wire_field"] = np.where(family == "huaxue", rng.choice(HUAXUE_FIELDS, n), None)
+    wire_fields = [platforms[code].facts.wire_fields for code in platforms.codes]
+    wire_field = np.full(n, None, dtype=object)
+    for fields in dict.fromkeys(f for f in wire_fields if f):
+        uses = _uses(wire_fields, fields)[platform]
+        wire_field = np.where(uses, rng.choice(fields, n), wire_field)
+    titles["wire_field"] = wire_field
     titles["course_code"] = np.where(
-        family.isin(CODE_FAMILIES),
+        platforms.fact("course_codes")[platform],
         titles["platform"].str.upper().str.replace("_", "-")
         + "-"
         + titles["ordinal"].astype("str").str.zfill(4),
@@ -193,9 +157,15 @@ def catalogue(rng: np.random.Generator) -> pd.DataFrame:
         "int64"
     )
     titles["minutes"] = np.clip(np.round(titles["tenths"] * 4.5), 23, 360).astype("int64")
-    tyjrp = family == "tyjrp"
-    titles.loc[tyjrp, "tenths"] = np.floor(titles.loc[tyjrp, "minutes"] * 10 / 45 + 0.5)
+    minutes = platforms.fact("hours")[platform] == "minutes"
+    titles.loc[minutes, "tenths"] = np.floor(titles.loc[minutes, "minutes"] * 10 / 45 + 0.5)
     return titles.astype({"wire_field": "str", "course_code": "str", "tenths": "int64"})
+
+
+def _uses(lists: list[tuple[str, ...]], fields: tuple[str, ...]) -> np.ndarray:
+    """Which platforms (`lists` in catalogue order) draw their values from `fields`: one draw
+    per distinct list, however many platforms share it."""
+    return np.array([f == fields for f in lists], dtype=bool)
 
 
 def _hour_weights(tenths: np.ndarray) -> np.ndarray:
@@ -271,6 +241,7 @@ def base_records(
     people: pd.DataFrame,
     courses: pd.DataFrame,
     years: tuple[int, int],
+    platforms: Catalogue,
 ) -> pd.DataFrame:
     """Spec rows (see `wire.finish`) of the base records of `people`, `counts[i]` for person i."""
     person = np.repeat(np.arange(len(counts)), counts)
@@ -288,43 +259,43 @@ def base_records(
     platform = np.zeros(n, dtype=np.int64)
     for name in CITIES:
         mask = (city == name)[person]
-        weights = PLATFORM_WEIGHTS[name]
+        weights = platforms.weights(name)
         picks = rng.choice(list(weights), int(mask.sum()), p=list(weights.values()))
-        platform[mask] = PLATFORM_INDEX.get_indexer(picks)
-    pair = pd.Series(person * len(PLATFORM_CODES) + platform)
+        platform[mask] = platforms.index.get_indexer(picks)
+    pair = pd.Series(person * len(platforms.codes) + platform)
     within = pair.groupby(pair, sort=False).cumcount().to_numpy()
     offset = rng.integers(0, 1_000_000, len(counts))[person]
-    ordered = courses.sort_values(["platform", "ordinal"]).reset_index(drop=True)
-    sizes = ordered.groupby("platform").size().reindex(list(PLATFORM_CODES)).to_numpy()
+    by_platform = courses.assign(number=platforms.index.get_indexer(courses["platform"]))
+    ordered = by_platform.sort_values(["number", "ordinal"]).reset_index(drop=True)
+    sizes = ordered.groupby("platform").size().reindex(list(platforms.codes)).to_numpy()
     begins = np.cumsum(sizes) - sizes
     course = begins[platform] + (offset + within) % sizes[platform]
 
-    family = PLATFORM_FAMILY[platform]
-    timed = np.isin(family, list(TIMED_FAMILIES))
+    timed = platforms.fact("timed")[platform]
     seconds = np.where(timed, rng.integers(7 * 3600, 23 * 3600, n), 0)
     local = day.astype("datetime64[s]") + seconds.astype("timedelta64[s]")
     completed = pd.Series(local).dt.tz_localize(TZ)
     year = day.astype("datetime64[Y]").astype(np.int64) + 1970
 
     draw = rng.random(n)
-    exam = np.isin(family, list(EXAM_FAMILIES))
-    spa = family == "spa"
-    passed = np.where(exam, draw >= 0.08, np.where(spa, draw >= 0.05, True))
-    unfinished = spa & ~passed
+    exam = platforms.fact("exam")[platform]
+    unfinishing = platforms.fact("unfinished")[platform]
+    passed = draw >= np.where(exam, FAILED_SHARE, np.where(unfinishing, UNFINISHED_SHARE, 0.0))
+    unfinished = unfinishing & ~passed
     score = np.where(
         passed,
         rng.integers(60, 101, n).astype("float64"),
         rng.integers(20, 60, n).astype("float64"),
     )
-    score_null = ~np.isin(family, list(SCORE_FAMILIES)) | unfinished
-    score_null |= spa & (rng.random(n) < 0.3)
+    score_null = ~platforms.fact("scored")[platform] | unfinished
+    score_null |= rng.random(n) < platforms.fact("score_missing")[platform]
     score = np.where(score_null, np.nan, score)
 
-    has_certificate = np.isin(family, list(CERTIFICATE_FAMILIES)) & passed
-    has_certificate &= ~((family == "yx") & (rng.random(n) < 0.15))
+    has_certificate = platforms.fact("certificates")[platform] & passed
+    has_certificate &= ~(rng.random(n) < platforms.fact("certificate_missing")[platform])
     serial = np.where(has_certificate, year * 10**8 + np.arange(n), -1)  # see wire._certificates
 
-    updating = np.isin(family, list(UPDATING_FAMILIES))
+    updating = platforms.fact("updating")[platform]
     lag = pd.to_timedelta(rng.integers(300, 3 * 86400, n), unit="s")
     # updates stop an hour before the year ends, leaving room for the epoch-1 changes
     year_end = pd.Series(
@@ -332,17 +303,17 @@ def base_records(
     ).dt.tz_localize(TZ)
     updated = (completed + lag).where(completed + lag <= year_end, year_end).where(updating)
 
-    ordered_family = PLATFORM_FAMILY[PLATFORM_INDEX.get_indexer(ordered["platform"])]
+    in_minutes = platforms.fact("hours")[ordered["number"].to_numpy()] == "minutes"
     minutes = ordered["minutes"].to_numpy()[course]
     spec = pd.DataFrame(
         {
             "person": person,
-            "platform": pd.Categorical.from_codes(platform, PLATFORM_INDEX),
+            "platform": pd.Categorical.from_codes(platform, platforms.index),
             "completed_at": completed.where(~unfinished),
             "updated_at": updated,
             "start_year": year,
             "hours": ordered["tenths"].to_numpy()[course] / 10,
-            "minutes": np.where(ordered_family[course] == "tyjrp", minutes, 0),
+            "minutes": np.where(in_minutes[course], minutes, 0),
             "wire_hours": pd.Categorical.from_codes(np.full(n, -1), pd.Index([], dtype="str")),
             "passed": passed,
             "score": score,
@@ -355,8 +326,8 @@ def base_records(
     for field in COURSE_FIELDS:
         spec[field] = coded(ordered[field], course)
     kind = people["kind"].to_numpy(dtype=str)[person]
-    spec["id_quirk"] = _id_quirks(rng, family, people["id_number"], person)
-    spec["name_form"] = _name_forms(rng, platform, kind)
+    spec["id_quirk"] = _id_quirks(rng, platforms, platform, people["id_number"], person)
+    spec["name_form"] = _name_forms(rng, platforms.each(lambda p: p.encoding.gbk)[platform], kind)
     states = pd.Index(["credited", "not_credited"], dtype="str")
     spec["t_state"] = pd.Categorical.from_codes(np.where(passed, 0, 1), states)
     reasons = pd.Index(["R6"], dtype="str")
@@ -374,17 +345,21 @@ def base_records(
 
 
 def _id_quirks(
-    rng: np.random.Generator, family: np.ndarray, ids: pd.Series, person: np.ndarray
+    rng: np.random.Generator,
+    platforms: Catalogue,
+    platform: np.ndarray,
+    ids: pd.Series,
+    person: np.ndarray,
 ) -> np.ndarray:
     """A valid quirk code per record (ID_QUIRKS_ALL), drawn from its family's table (C1 cleans
     them all)."""
-    n = len(family)
+    n = len(platform)
     draw = rng.random(n)
     quirk = np.zeros(n, dtype=np.int64)
-    for fam, table in ID_QUIRKS.items():
-        mask = family == fam
+    for number, code in enumerate(platforms.codes):
+        mask = platform == number
         edge = 0.0
-        for name, share in table.items():
+        for name, share in platforms[code].facts.id_quirks.items():
             quirk[mask & (draw >= edge) & (draw < edge + share)] = ID_QUIRKS_ALL.index(name)
             edge += share
     born_2000 = (ids.str[6:10] == "2000").to_numpy()[person]
@@ -394,14 +369,14 @@ def _id_quirks(
     return quirk
 
 
-def _name_forms(rng: np.random.Generator, platform: np.ndarray, kind: np.ndarray) -> np.ndarray:
-    """A name form code per record (NAME_FORMS): a middle-dot variant, a space, or canonical."""
+def _name_forms(rng: np.random.Generator, gbk: np.ndarray, kind: np.ndarray) -> np.ndarray:
+    """A name form code per record (NAME_FORMS): a middle-dot variant, a space, or canonical;
+    `gbk` marks the records of platforms whose export is GBK."""
     n = len(kind)
-    gbk = platform == PLATFORM_CODES.index("ta_zjp")
     dots = np.array([NAME_FORMS.index(f"dot:{d}") for d in DOT_VARIANTS])
     gbk_dots = np.array([NAME_FORMS.index(f"dot:{d}") for d in GBK_DOT_VARIANTS])
     any_dot = dots[rng.integers(0, len(dots), n)]
-    gbk_dot = gbk_dots[rng.integers(0, len(gbk_dots), n)]  # ta_zjp's CSV is GBK
+    gbk_dot = gbk_dots[rng.integers(0, len(gbk_dots), n)]
     form = np.where(kind == DOT, np.where(gbk, gbk_dot, any_dot), 0)
     spaced = (kind != DOT) & (rng.random(n) < SPACED_NAME_SHARE)
     return np.where(spaced, NAME_FORMS.index("space"), form)

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from sandbox.generator.base import FAMILY, TIMED_FAMILIES, UPDATING_FAMILIES
 from sandbox.generator.people import DOT, GBK_RARE, HAN, RARE, TAIAN, YANTAI, YU
+from sandbox.profiles import Catalogue
 from schemas.raw import TZ
 from schemas.vocabulary import DEFAULT_LABELS, PROFESSIONAL, PUBLIC
 
@@ -595,17 +595,6 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("R1 annual requirement", (Want(TAIAN, employer_type="institution"),), _r1_rows()),
 )
 
-DEFAULT_LABEL: dict[str, dict[str, str]] = {
-    "yx": {PUBLIC: "公需科目", PROFESSIONAL: "专业科目"},
-    "zjp": {PUBLIC: "公需课", PROFESSIONAL: "专业课"},
-    "tyjrp": {PUBLIC: "公需", PROFESSIONAL: "专业"},
-    "treewises": {PUBLIC: "PUBLIC", PROFESSIONAL: "PROFESSIONAL"},
-    "lllnet": {PUBLIC: "公需科目", PROFESSIONAL: "专业科目"},
-    "spa": {PUBLIC: "公需", PROFESSIONAL: "乡村振兴"},
-    "huaxue": {PUBLIC: "公需", PROFESSIONAL: "专业"},
-}
-SCORES = {"yx": (85.0, 45.0), "tyjrp": (78.0, 30.0), "spa": (90.0, float("nan"))}
-
 
 def copies(records: int) -> int:
     """How many times each scenario appears: once up to 2,000 records, then proportionally."""
@@ -613,12 +602,19 @@ def copies(records: int) -> int:
 
 
 def _template(
-    scenario: Scenario, courses: pd.DataFrame, pools: dict[tuple[str, str], np.ndarray]
+    scenario: Scenario,
+    courses: pd.DataFrame,
+    pools: dict[tuple[str, str], np.ndarray],
+    platforms: Catalogue,
 ) -> pd.DataFrame:
     """One copy of a scenario as spec rows, with person and record numbers local to it."""
     rows = pd.DataFrame([asdict(r) | {"expect": None} for r in scenario.rows])
     expects = [r.expect for r in scenario.rows]
-    family = rows["platform"].map(FAMILY)
+    profiles = [platforms[code] for code in rows["platform"]]
+
+    def fact(name: str) -> pd.Series:
+        return pd.Series([getattr(p.facts, name) for p in profiles], index=rows.index)
+
     recs = list(dict.fromkeys(rows["rec"]))
     rows["rec_local"] = rows["rec"].map({r: i for i, r in enumerate(recs)})
     rows["version"] = rows.groupby("rec").cumcount()
@@ -634,41 +630,39 @@ def _template(
     labels = rows["rec"].map(course_rows).fillna(-1).astype("int64")
     course = courses.reindex(labels.to_numpy()).reset_index(drop=True)
     explicit = rows["title"].notna()
-    samet = rows["platform"] == "yt_samet"
-    default_label = [
-        "工程技术" if p == "yt_samet" else DEFAULT_LABEL[f][s]
-        for p, f, s in zip(rows["platform"], family, rows["subject"], strict=True)
-    ]
+    fielded = pd.Series([bool(p.field_labels) for p in profiles], index=rows.index)
+    default_label = [p.label(s) for p, s in zip(profiles, rows["subject"], strict=True)]
     label = np.where(explicit, default_label, course["category_label"])
     rows["category_label"] = rows["label"].where(rows["label"].notna(), label)
-    known = rows["category_label"].isin(list(DEFAULT_LABELS)) | samet
+    known = rows["category_label"].isin(list(DEFAULT_LABELS)) | fielded
     rows["subject_truth"] = rows["subject"].where(known)
     rows["course_title"] = rows["title"].where(explicit, course["course_title"])
     rows["course_key"] = rows["key"].where(explicit, course["course_key"])
     code = rows["platform"].str.upper() + "-X" + rows["rec_local"].astype("str").str.zfill(3)
-    coded = family.isin(["yx", "tyjrp", "treewises"])
+    coded = fact("course_codes")
     rows["course_code"] = code.where(explicit & coded, course["course_code"].where(~explicit))
+    fields = [p.facts.wire_fields[0] if p.facts.wire_fields else None for p in profiles]
+    first_field = pd.Series(fields, index=rows.index)  # an explicit course's specialty field
     rows["wire_field"] = np.where(
-        family == "huaxue", course["wire_field"].where(~explicit, "智能制造"), None
+        first_field.notna(), course["wire_field"].where(~explicit, first_field), None
     )
 
     when = pd.to_datetime(rows["when"], format="ISO8601").dt.tz_localize(TZ)
-    timed = family.isin(list(TIMED_FAMILIES))
+    timed = fact("timed")
     rows["completed_at"] = when.where(timed, when.dt.normalize())
     updated = pd.to_datetime(rows["updated"], format="ISO8601").dt.tz_localize(TZ)
     default_update = rows["completed_at"] + pd.Timedelta(hours=2)
-    updating = family.isin(list(UPDATING_FAMILIES))
+    updating = fact("updating")
     rows["updated_at"] = updated.fillna(default_update).where(updating)
     rows["start_year"] = rows["start_year"].fillna(rows["completed_at"].dt.year).astype("int64")
 
-    tyjrp = family == "tyjrp"
-    rows["minutes"] = np.where(tyjrp, np.round(rows["hours"].fillna(0) * 45), 0).astype("int64")
+    minutes = np.round(rows["hours"].fillna(0) * 45)
+    rows["minutes"] = np.where(fact("hours") == "minutes", minutes, 0).astype("int64")
     rows["wire_hours"] = rows["wire"]
-    good_score = family.map(lambda f: SCORES.get(f, (np.nan, np.nan))[0])
-    bad_score = family.map(lambda f: SCORES.get(f, (np.nan, np.nan))[1])
-    rows["score"] = np.where(rows["passed"], good_score, bad_score)
+    scores = fact("score_pair")
+    rows["score"] = np.where(rows["passed"], scores.str[0], scores.str[1])
     rows["score"] = rows["score"].where(rows["completed_at"].notna())
-    has_certificates = family.isin(["yx", "zjp", "treewises", "lllnet", "huaxue"])
+    has_certificates = fact("certificates")
     token = rows["cert"].where(rows["cert"] != "", rows["rec"].str.upper())
     rows["cert_token"] = token.where(has_certificates & rows["cert"].notna())
     rows["makeup_year"] = rows["makeup_year"].astype("Int64")
@@ -694,8 +688,11 @@ def _template(
     ).rename(columns={"subject_truth": "subject"})
 
 
-def expand(courses: pd.DataFrame, k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every scenario `k` times: the people they need and their spec rows.
+def expand(
+    courses: pd.DataFrame, k: int, platforms: Catalogue
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every scenario `k` times: the people they need and their spec rows. A scenario on a
+    platform the catalogue lacks is left out.
 
     Spec rows carry `person` (into the returned people constraints) and `rec` (a record number
     local to the returned rows), `t_merged_rec` in the same numbering.
@@ -705,7 +702,9 @@ def expand(courses: pd.DataFrame, k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     by_course = courses.sort_values("ordinal").groupby(["platform", "subject"])
     pools = {key: group.index.to_numpy() for key, group in by_course}
     for index, scenario in enumerate(SCENARIOS):
-        template = _template(scenario, courses, pools)
+        if any(row.platform not in platforms.specs for row in scenario.rows):
+            continue
+        template = _template(scenario, courses, pools, platforms)
         m, n_people, n_recs = (
             len(template),
             len(scenario.people),

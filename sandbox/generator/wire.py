@@ -19,19 +19,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sandbox.generator.base import (
-    CERT_PREFIX,
-    COURSE_FIELDS,
-    ID_QUIRKS_ALL,
-    NAME_FORMS,
-    PLATFORM_CODES,
-    PLATFORM_FAMILY,
-    PLATFORM_INDEX,
-    UPDATING_FAMILIES,
-)
+from sandbox.generator.base import COURSE_FIELDS, ID_QUIRKS_ALL, NAME_FORMS
 from sandbox.generator.people import CHECK_CHARS, DOT_VARIANTS, MIDDLE_DOT, with_check
+from sandbox.profiles import Catalogue
 from schemas.ledger import COMPLETION_DTYPES
-from schemas.platforms import PLATFORMS
 from schemas.raw import RAW_DTYPES, natural_key
 
 EXTRA_DTYPES: dict[str, str] = {
@@ -60,7 +51,7 @@ CATEGORICAL_SPEC: tuple[str, ...] = (
     "t_reason",
 )
 INVALID_ID_QUIRKS = frozenset({"bad_check", "bad_birth", "bad_province", "numeric"})
-HIDDEN_PER_YEAR = 2  # spa records per platform-year that arrive while a pull pages
+HIDDEN_PER_YEAR = 2  # records per platform-year (spa) that arrive while a pull pages
 _FULLWIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
 _WRONG_CHECK = dict(zip(CHECK_CHARS, np.roll(CHECK_CHARS, -1), strict=True))
 
@@ -105,8 +96,9 @@ def spellings(canonical: pd.Series, alt: pd.Series, form: pd.Series) -> pd.Serie
     return shown
 
 
-def wire_hours(hours: pd.Series, minutes: pd.Series, family: pd.Series) -> pd.Series:
-    """Hours as each family writes them: `2.0` (JSON), `1.5`/`2` (text), `90` minutes, `3学时`."""
+def wire_hours(hours: pd.Series, minutes: pd.Series, style: pd.Series) -> pd.Series:
+    """Hours as each family writes them (`FamilyProfile.hours`): `2.0` (decimal), `1.5`/`2`
+    (text), `90` (minutes), `3学时` (xueshi)."""
     tenths = np.round(hours.fillna(0).to_numpy() * 10).astype(np.int64)
     whole = pd.Series(tenths // 10, index=hours.index).astype("str")
     fraction = pd.Series(tenths % 10, index=hours.index)
@@ -114,7 +106,7 @@ def wire_hours(hours: pd.Series, minutes: pd.Series, family: pd.Series) -> pd.Se
     short = decimal.where(fraction != 0, whole)
     return pd.Series(
         np.select(
-            [family == "tyjrp", family == "huaxue", family.isin(["zjp", "lllnet"])],
+            [style == "minutes", style == "xueshi", style == "text"],
             [minutes.astype("str"), short + "学时", short],
             decimal,
         ),
@@ -123,11 +115,11 @@ def wire_hours(hours: pd.Series, minutes: pd.Series, family: pd.Series) -> pd.Se
     )
 
 
-def stack(base: pd.DataFrame, scenarios: pd.DataFrame) -> pd.DataFrame:
+def stack(base: pd.DataFrame, scenarios: pd.DataFrame, platforms: Catalogue) -> pd.DataFrame:
     """Base and scenario spec rows as one frame, strings kept as categoricals with shared
     categories (concatenating differing ones would fall back to a Python object per row)."""
     scenarios = scenarios.copy()
-    scenarios["platform"] = pd.Categorical(scenarios["platform"], categories=PLATFORM_INDEX)
+    scenarios["platform"] = pd.Categorical(scenarios["platform"], categories=platforms.index)
     scenarios["id_quirk"] = pd.Index(ID_QUIRKS_ALL).get_indexer(scenarios["id_quirk"])
     scenarios["name_form"] = pd.Index(NAME_FORMS).get_indexer(scenarios["name_form"])
     base = base.copy()
@@ -166,23 +158,24 @@ def column(values: pa.Array | pa.ChunkedArray) -> pd.Series:
     return pd.Series(values, dtype="str")
 
 
-def source_keys(first: pd.DataFrame, family: np.ndarray, raw_id: Coded, title: Coded) -> np.ndarray:
-    """Source keys of first versions: record ids where the platform has them, else natural keys
-    (docs/decisions.md) of the values as shown. `raw_id`/`title` are coded per first version."""
+def source_keys(first: pd.DataFrame, style: np.ndarray, raw_id: Coded, title: Coded) -> np.ndarray:
+    """Source keys of first versions: record ids where the platform has them (`style`, its
+    profile's `record_ids`), else natural keys (docs/decisions.md) of the values as shown.
+    `raw_id`/`title` are coded per first version."""
     keys = np.empty(len(first), dtype=object)
     rec = first["rec"].to_numpy()
-    yx = family == "yx"
-    keys[yx] = (rec[yx] + 100_000_000).astype(str)
-    tree = family == "treewises"
-    mixed = (rec[tree].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) & np.uint64(2**48 - 1)
-    keys[tree] = [f"c_{v:012x}" for v in mixed.tolist()]  # odd multiplier: distinct ids
-    spa = family == "spa"
-    order = first.loc[spa, ["platform", "pull_year", "completed_at", "rec"]].sort_values(
+    numbered = style == "numbered"
+    keys[numbered] = (rec[numbered] + 100_000_000).astype(str)
+    hashed = style == "hashed"
+    mixed = (rec[hashed].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) & np.uint64(2**48 - 1)
+    keys[hashed] = [f"c_{v:012x}" for v in mixed.tolist()]  # odd multiplier: distinct ids
+    listed = style == "listed"
+    order = first.loc[listed, ["platform", "pull_year", "completed_at", "rec"]].sort_values(
         ["platform", "pull_year", "completed_at", "rec"], na_position="last"
     )
     ids = order.groupby("platform", observed=True).cumcount() + 1001
     keys[first.index.get_indexer(order.index)] = ids.to_numpy().astype(str)
-    natural = np.flatnonzero(~(yx | tree | spa))
+    natural = np.flatnonzero(~(numbered | hashed | listed))
     day = first["completed_at"].to_numpy().astype("datetime64[D]")[natural]
     days, inverse = np.unique(day, return_inverse=True)
     labels = pd.Series(pd.to_datetime(days).strftime("%Y-%m-%d")).fillna("")
@@ -197,39 +190,44 @@ def _pairs(owner: np.ndarray, variant: np.ndarray, variants: int) -> tuple[np.nd
     return np.unique(owner * variants + variant, return_inverse=True)
 
 
-def _wire_hours(spec: pd.DataFrame, platform: np.ndarray, family: np.ndarray) -> Coded:
+def _wire_hours(spec: pd.DataFrame, platform: np.ndarray, style: np.ndarray) -> Coded:
     """Explicit wire values where a scenario gives one, else the family's rendering of the hours."""
     hours = spec["hours"].to_numpy()
     minutes = spec["minutes"].to_numpy()
-    amount = np.where(family == "tyjrp", minutes, np.round(np.nan_to_num(hours) * 10))
+    amount = np.where(style == "minutes", minutes, np.round(np.nan_to_num(hours) * 10))
     _, first_of, inverse = np.unique(
         platform * 100_000 + amount.astype(np.int64), return_index=True, return_inverse=True
     )
     derived = wire_hours(
-        pd.Series(hours[first_of]), pd.Series(minutes[first_of]), pd.Series(family[first_of])
+        pd.Series(hours[first_of]), pd.Series(minutes[first_of]), pd.Series(style[first_of])
     )
     explicit = Coded.of(spec["wire_hours"])
     codes = np.where(explicit.codes >= 0, explicit.codes, len(explicit.dictionary) + inverse)
     return Coded(np.concatenate([explicit.dictionary, _objects(derived)]), codes)
 
 
-def _certificates(spec: pd.DataFrame, platform: np.ndarray, rows: np.ndarray) -> pa.Array:
-    """Base certificates from their serial numbers (one per record), scenario ones as given."""
+def _certificates(
+    spec: pd.DataFrame, platform: np.ndarray, rows: np.ndarray, prefix: np.ndarray
+) -> pa.Array:
+    """Base certificates from their serial numbers (one per record, behind the platform's
+    `prefix`), scenario ones as given."""
     serial = spec["cert_serial"].to_numpy()[rows]
-    prefixes = Coded(np.array([CERT_PREFIX.get(c, "") for c in PLATFORM_CODES]), platform[rows])
+    prefixes = Coded(prefix, platform[rows])
     numbers = pc.cast(pa.array(serial), pa.string())
     built = pc.binary_join_element_wise(prefixes.strings(), numbers, "")
     given = Coded.of(spec["certificate_no"]).strings(rows)
     return pc.if_else(pa.array(serial >= 0), built, given)
 
 
-def finish(spec: pd.DataFrame, people: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def finish(
+    spec: pd.DataFrame, people: pd.DataFrame, platforms: Catalogue
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The records (one row per version, as platforms hold them) and their outcomes, aligned,
     ordered by record key and version."""
     n_people = len(people)
     person = spec["person"].to_numpy()
     platform = spec["platform"].cat.codes.to_numpy().astype(np.int64)
-    family = PLATFORM_FAMILY[platform]
+    codes = np.array(platforms.codes, dtype=object)
     rec = spec["rec"].to_numpy()
     version = spec["version"].to_numpy()
 
@@ -250,11 +248,11 @@ def finish(spec: pd.DataFrame, people: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
     )
     name = Coded(_objects(shown_names), inverse)
     employer = Coded(_objects(people["employer"].str.strip()), person)
-    wire = _wire_hours(spec, platform, family)
+    wire = _wire_hours(spec, platform, platforms.fact("hours")[platform])
 
     completed = spec["completed_at"]
     local = completed.dt.tz_localize(None).to_numpy()  # wall-clock times, NaT where unfinished
-    updating = np.isin(family, list(UPDATING_FAMILIES))
+    updating = platforms.fact("updating")[platform]
     completed_year = completed.dt.year.to_numpy(dtype="float64", na_value=np.nan)
     own_year = np.where(np.isnan(completed_year), spec["start_year"], completed_year)
     update_year = spec["updated_at"].dt.year.to_numpy(dtype="float64", na_value=np.nan)
@@ -272,7 +270,7 @@ def finish(spec: pd.DataFrame, people: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
     )
     keys = source_keys(
         first,
-        family[first_rows],
+        platforms.fact("record_ids")[platform[first_rows]],
         Coded(raw_id.dictionary, raw_id.codes[first_rows]),
         Coded(title.dictionary, title.codes[first_rows]),
     )
@@ -282,7 +280,7 @@ def finish(spec: pd.DataFrame, people: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
     platform_by_rec = np.zeros(n_recs, dtype=np.int64)
     platform_by_rec[rec] = platform
     record_keys = pc.binary_join_element_wise(
-        Coded(np.array(PLATFORM_CODES, dtype=object), platform_by_rec).strings(),
+        Coded(codes, platform_by_rec).strings(),
         pa.array(by_rec, pa.string()),
         ":",
     )
@@ -293,7 +291,8 @@ def finish(spec: pd.DataFrame, people: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
     sorted_keys = pa.array(by_rec[by_key], pa.string())
     sorted_record_keys = record_keys.take(pa.array(by_key))
     position = pa.array(rank[rec[order]])  # non-decreasing: cheap takes from sorted keys
-    vanished = (spec["withdrawn"].to_numpy() & (family == "huaxue"))[order]
+    snapshot = platforms.fact("snapshot")[platform]
+    vanished = (spec["withdrawn"].to_numpy() & snapshot)[order]
     gone = pa.array(vanished)
 
     def shown(values: pa.Array) -> pd.Series:
@@ -306,11 +305,13 @@ def finish(spec: pd.DataFrame, people: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
         return values.mask(vanished) if vanished.any() else values
 
     record_key = column(sorted_record_keys.take(position))
-    certificate = _certificates(spec, platform, order)
-    codes = Coded(np.array(PLATFORM_CODES, dtype=object), platform[order])
+    hidden = _hidden(spec, platforms.fact("shifting_pages")[platform], pull_year, by_rec)
+    prefixes = platforms.each(lambda p: p.cert_prefix)
+    certificate = _certificates(spec, platform, order, prefixes)
+    shown_codes = Coded(codes, platform[order])
     records = pd.DataFrame(
         {
-            "platform": column(codes.strings()),
+            "platform": column(shown_codes.strings()),
             "source_key": column(sorted_keys.take(position)),
             "raw_id": shown(raw_id.strings(order)),
             "name": shown(name.strings(order)),
@@ -332,7 +333,7 @@ def finish(spec: pd.DataFrame, people: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
             "epoch": spec["epoch"].to_numpy()[order],
             "wire_hours": shown(wire.strings(order)),
             "wire_id_numeric": quirk[order] == ID_QUIRKS_ALL.index("numeric"),
-            "hidden_until_paged": _hidden(spec, family, pull_year, by_rec)[order],
+            "hidden_until_paged": hidden[order],
             "wire_field": shown(Coded.of(spec["wire_field"]).strings(order)),
         }
     )
@@ -340,7 +341,7 @@ def finish(spec: pd.DataFrame, people: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
     alt = form == NAME_FORMS.index("alt")
     merged = spec["t_merged_rec"].fillna(-1).to_numpy(dtype=np.int64)[order]
     merged_rank = np.where(merged >= 0, rank[np.maximum(merged, 0)], -1)
-    cities = np.array([PLATFORMS[c].city for c in PLATFORM_CODES], dtype=object)
+    cities = platforms.each(lambda p: p.city).astype(object)
     names = np.concatenate([_objects(people["name"]), _objects(people["alt_name"])])
     outcomes = pd.DataFrame(
         {
@@ -377,10 +378,11 @@ def finish(spec: pd.DataFrame, people: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
 
 
 def _hidden(
-    spec: pd.DataFrame, family: np.ndarray, pull_year: np.ndarray, keys: np.ndarray
+    spec: pd.DataFrame, shifting: np.ndarray, pull_year: np.ndarray, keys: np.ndarray
 ) -> np.ndarray:
-    """The newest few spa records of each platform-year: they arrive while a pull pages."""
-    rows = np.flatnonzero((family == "spa") & (spec["epoch"].to_numpy() == 0))
+    """The newest few records of each platform-year where offset pages shift (spa): they
+    arrive while a pull pages."""
+    rows = np.flatnonzero(shifting & (spec["epoch"].to_numpy() == 0))
     ids = pd.Series(keys[spec["rec"].to_numpy()[rows]].astype(np.int64))
     platform = spec["platform"].cat.codes.to_numpy()[rows]
     rank = ids.groupby([platform, pull_year[rows]]).rank(ascending=False, method="first")

@@ -174,34 +174,6 @@ def pull_year(client: PlatformClient, year: int, known: frozenset[str] | None = 
     return batch
 
 
-def test_pulls_through_every_fault_return_exactly_what_the_sandbox_served(
-    sandbox: Callable[..., Any],
-    sandbox_client: Callable[..., PlatformClient],
-    dataset: Any,
-    same_records: Callable[[pd.DataFrame, pd.DataFrame], None],
-) -> None:
-    served = sandbox("all")
-    client = sandbox_client(served, CODE)
-    for year in range(2017, 2023):
-        batch = pull_year(client, year)
-        expected = snapshot_of(dataset.served(CODE, 0), year)
-        same_records(batch.records, expected)
-        assert batch.watermark == {"snapshot_rows": len(expected)}
-    assert sum(served.injected(CODE).values()) > 0
-
-
-def test_a_second_snapshot_with_nothing_new_withdraws_nothing(
-    sandbox: Callable[..., Any], sandbox_client: Callable[..., PlatformClient]
-) -> None:
-    client = sandbox_client(sandbox("all"), CODE)
-    first = pull_year(client, 2021).records
-    again = pull_year(client, 2021, frozenset(first["source_key"])).records
-    assert (sorted(again["source_key"]), again["withdrawn"].any()) == (
-        sorted(first["source_key"]),
-        False,
-    )
-
-
 def test_a_record_gone_from_the_next_snapshot_comes_out_withdrawn(
     sandbox: Callable[..., Any], sandbox_client: Callable[..., PlatformClient], dataset: Any
 ) -> None:

@@ -7,7 +7,6 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 from xml.sax.saxutils import escape
 
 import httpx
@@ -24,7 +23,6 @@ from connectors.core import (
     sandbox_settings,
 )
 from connectors.engines import lllnet
-from sandbox.families import Options
 from schemas.platforms import load_specs
 from tests.connectors.clients import offline_client
 
@@ -259,67 +257,3 @@ def test_resume_starts_35_days_before_the_watermark_end() -> None:
     server = Pages([])
     run(server, request=PullRequest.for_year(2022, watermark={"through": "2022-02-10"}))
     assert server.requests[0].url.params["from"] == "2022-01-07"
-
-
-# --- against the sandbox, over real HTTP ----------------------------------------------------
-
-YEARS = (2018, 2022)  # every year costs twelve request series
-SMALL_PAGES = Options(lllnet_page_size=4)  # several pages a month even in a small dataset
-
-
-def completed_in(served: pd.DataFrame, year: int) -> pd.DataFrame:
-    """What the platform exports for a year: live records completed in it."""
-    completed = served["completed_at"]
-    return served[~served["withdrawn"] & completed.notna() & (completed.dt.year == year)]
-
-
-def pull_year(
-    client: PlatformClient, year: int, watermark: dict[str, Any] | None = None
-) -> list[Batch]:
-    request = PullRequest.for_year(year, watermark=watermark)
-    return list(lllnet.pull(load_specs()[CODE], client, request, [].append))
-
-
-def joined(batches: list[Batch]) -> pd.DataFrame:
-    return pd.concat([b.records for b in batches], ignore_index=True)
-
-
-def test_pulls_through_every_fault_return_exactly_what_the_sandbox_served(
-    sandbox: Callable[..., Any],
-    sandbox_client: Callable[..., PlatformClient],
-    dataset: Any,
-    same_records: Callable[[pd.DataFrame, pd.DataFrame], None],
-) -> None:
-    served = sandbox("all", options=SMALL_PAGES)
-    client = sandbox_client(served, CODE)
-    for year in YEARS:
-        same_records(joined(pull_year(client, year)), completed_in(dataset.served(CODE, 0), year))
-    assert sum(served.injected(CODE).values()) > 0
-
-
-def test_an_interrupted_pull_resumed_from_its_last_watermark_returns_the_rest(
-    sandbox: Callable[..., Any],
-    sandbox_client: Callable[..., PlatformClient],
-    dataset: Any,
-    same_records: Callable[[pd.DataFrame, pd.DataFrame], None],
-) -> None:
-    client = sandbox_client(sandbox("all", options=SMALL_PAGES), CODE)
-    pulling = lllnet.pull(load_specs()[CODE], client, PullRequest.for_year(2020), [].append)
-    first = [next(pulling) for _ in range(6)]
-    pulling.close()
-    rest = pull_year(client, 2020, dict(first[-1].watermark))
-    combined = joined(first + rest).drop_duplicates("source_key", keep="last")
-    same_records(combined, completed_in(dataset.served(CODE, 0), 2020))
-    assert len(rest) == 8  # the look-back (27 May to 30 June), then July to December
-
-
-def test_a_second_pull_re_reads_only_the_look_back_and_finds_nothing_new(
-    sandbox: Callable[..., Any], sandbox_client: Callable[..., PlatformClient]
-) -> None:
-    client = sandbox_client(sandbox("all", options=SMALL_PAGES), CODE)
-    first = joined(pull_year(client, 2021)).set_index("source_key")
-    again = pull_year(client, 2021, {"through": "2021-12-31"})
-    repeated = joined(again).set_index("source_key").drop(columns=["pulled_at", "payload"])
-    assert [b.watermark["through"] for b in again] == ["2021-11-30", "2021-12-31"]
-    expected = first.loc[repeated.index].drop(columns=["pulled_at", "payload"])
-    pd.testing.assert_frame_equal(repeated, expected)

@@ -13,8 +13,6 @@ import pytest
 
 from connectors.core import AuthError, Batch, ContractError, PlatformClient, PullRequest
 from connectors.engines import treewises
-from sandbox.families import Options
-from schemas.platforms import load_specs
 
 CODE = "ta_sdty"
 TODAY = date(2026, 6, 30)
@@ -245,74 +243,3 @@ def test_items_out_of_update_order_are_a_contract_error(run: Callable[..., list[
     fake.items.reverse()
     with pytest.raises(ContractError, match="not ordered by update time"):
         run(fake)
-
-
-# --- against the sandbox, over real HTTP ----------------------------------------------------
-
-YEARS = range(2017, 2023)
-
-
-def listed(served: pd.DataFrame, year: int) -> pd.DataFrame:
-    """What treewises lists for a year's window: every version updated in it, revoked ones too."""
-    updated = served["updated_at"]
-    return served[updated.notna() & (updated.dt.year == year)]
-
-
-def pull_year(
-    spec: Any, client: PlatformClient, year: int, watermark: dict[str, Any] | None = None
-) -> list[Batch]:
-    request = PullRequest.for_year(year, watermark=watermark)
-    return list(treewises.pull(spec, client, request, lambda _: None))
-
-
-def test_pulls_through_every_fault_return_exactly_what_the_sandbox_served(
-    sandbox: Callable[..., Any],
-    sandbox_client: Callable[..., PlatformClient],
-    spec_with: Callable[..., Any],
-    dataset: Any,
-    same_records: Callable[[pd.DataFrame, pd.DataFrame], None],
-):
-    # Without the rate limit's timing-dependent 429s the seed alone decides which request
-    # shows which fault, so every kind is sure to show; the other sandbox tests keep the limit.
-    served = sandbox("all", options=Options(rate_limit=0))
-    client = sandbox_client(served, CODE)
-    spec = spec_with(CODE, page_size=10)
-    for year in YEARS:
-        frame = pd.concat([b.records for b in pull_year(spec, client, year)], ignore_index=True)
-        same_records(frame, listed(dataset.served(CODE, 0), year))
-    faults = served.injected(CODE)
-    assert sum(faults.values()) > 0, faults
-
-
-def test_an_interrupted_pull_resumed_from_its_last_watermark_repeats_only_that_instant(
-    sandbox: Callable[..., Any],
-    sandbox_client: Callable[..., PlatformClient],
-    spec_with: Callable[..., Any],
-    dataset: Any,
-):
-    client = sandbox_client(sandbox("all"), CODE)
-    spec = spec_with(CODE, page_size=10)
-    pulling = treewises.pull(spec, client, PullRequest.for_year(2020), lambda _: None)
-    first = [next(pulling), next(pulling)]
-    pulling.close()
-    mark = first[-1].watermark
-    rest = pull_year(spec, client, 2020, dict(mark))
-    stored = pd.concat([b.records for b in first])
-    at_mark = stored.loc[stored["updated_at"] == pd.Timestamp(mark["since"]), "source_key"]
-    assert set(ids(first)) & set(ids(rest)) == set(at_mark)
-    expected = listed(dataset.served(CODE, 0), 2020)["source_key"]
-    assert set(ids(first)) | set(ids(rest)) == set(expected)
-
-
-def test_a_second_incremental_pull_with_nothing_new_returns_only_the_last_instant_again(
-    sandbox: Callable[..., Any], sandbox_client: Callable[..., PlatformClient]
-):
-    client = sandbox_client(sandbox("all"), CODE)
-    spec = load_specs()[CODE]
-    full = pull_year(spec, client, 2022)
-    again = pull_year(spec, client, 2022, dict(full[-1].watermark))
-    last = full[-1].records
-    assert (
-        ids(again)
-        == last.loc[last["updated_at"] == last["updated_at"].max(), "source_key"].tolist()
-    )

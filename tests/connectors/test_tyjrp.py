@@ -21,7 +21,6 @@ from connectors.core import (
     Batch,
     ConnectorError,
     ContractError,
-    PlatformClient,
     PullRequest,
 )
 from connectors.engines import tyjrp
@@ -289,75 +288,3 @@ def test_missing_column_is_a_contract_error() -> None:
 def test_payload_keeps_the_cells_as_received() -> None:
     payload = json.loads(january()["payload"].iloc[1])
     assert payload["证件号码"] == NUMERIC_ID
-
-
-# --- against the sandbox, over real HTTP ----------------------------------------------------
-
-YEARS = (2018, 2022)  # a makeup-era year and the last one; every year costs 12 export jobs
-
-
-def completed_in(served: pd.DataFrame, year: int) -> pd.DataFrame:
-    """What the platform exports for a year: live records completed in it."""
-    completed = served["completed_at"]
-    return served[~served["withdrawn"] & completed.notna() & (completed.dt.year == year)]
-
-
-def pull_year(
-    spec: Any, client: PlatformClient, year: int, watermark: dict[str, Any] | None = None
-) -> list[Batch]:
-    request = PullRequest.for_year(year, watermark=watermark)
-    return list(tyjrp.pull(spec, client, request, [].append))
-
-
-def joined(batches: list[Batch]) -> pd.DataFrame:
-    return pd.concat([b.records for b in batches], ignore_index=True)
-
-
-@pytest.fixture
-def quick_spec(spec_with: Callable[..., Any]) -> Any:
-    """The spec with polling scaled for tests: the sandbox finishes a job in three polls."""
-    return spec_with(CODE, poll_initial=0.01, poll_max=0.05, job_months=1)
-
-
-def test_pulls_through_every_fault_return_exactly_what_the_sandbox_served(
-    sandbox: Callable[..., Any],
-    sandbox_client: Callable[..., PlatformClient],
-    quick_spec: Any,
-    dataset: Any,
-    same_records: Callable[[pd.DataFrame, pd.DataFrame], None],
-) -> None:
-    served = sandbox("all")
-    client = sandbox_client(served, CODE)
-    for year in YEARS:
-        pulled = joined(pull_year(quick_spec, client, year))
-        same_records(pulled, completed_in(dataset.served(CODE, 0), year))
-    assert sum(served.injected(CODE).values()) > 0
-
-
-def test_an_interrupted_pull_resumed_from_its_last_watermark_returns_the_rest(
-    sandbox: Callable[..., Any],
-    sandbox_client: Callable[..., PlatformClient],
-    quick_spec: Any,
-    dataset: Any,
-    same_records: Callable[[pd.DataFrame, pd.DataFrame], None],
-) -> None:
-    client = sandbox_client(sandbox("all"), CODE)
-    pulling = tyjrp.pull(quick_spec, client, PullRequest.for_year(2020), [].append)
-    first = [next(pulling) for _ in range(5)]
-    pulling.close()
-    rest = pull_year(quick_spec, client, 2020, dict(first[-1].watermark))
-    combined = joined(first + rest).drop_duplicates("source_key", keep="last")
-    same_records(combined, completed_in(dataset.served(CODE, 0), 2020))
-    assert len(rest) == 9  # the look-back (27 April to 31 May), then June to December
-
-
-def test_a_second_pull_re_reads_only_the_look_back_and_finds_nothing_new(
-    sandbox: Callable[..., Any], sandbox_client: Callable[..., PlatformClient], quick_spec: Any
-) -> None:
-    client = sandbox_client(sandbox("all"), CODE)
-    first = joined(pull_year(quick_spec, client, 2021)).set_index("source_key")
-    again = pull_year(quick_spec, client, 2021, {"through": "2021-12-31"})
-    repeated = joined(again).set_index("source_key").drop(columns=["pulled_at", "payload"])
-    assert [b.watermark["through"] for b in again] == ["2021-11-30", "2021-12-31"]
-    expected = first.loc[repeated.index].drop(columns=["pulled_at", "payload"])
-    pd.testing.assert_frame_equal(repeated, expected)

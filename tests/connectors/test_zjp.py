@@ -6,8 +6,7 @@ import itertools
 import json
 import logging
 from collections.abc import Callable
-from datetime import date, timedelta
-from typing import Any
+from datetime import date
 
 import httpx
 import pandas as pd
@@ -286,69 +285,3 @@ def test_key_refused_twice_is_an_auth_error() -> None:
 def test_window_longer_than_allowed_is_reported_as_contract_error() -> None:
     with pytest.raises(ContractError, match="HTTP 400"):
         run(lambda request: httpx.Response(400, text="window longer than 31 days"))
-
-
-# --- against the sandbox, over real HTTP ----------------------------------------------------
-
-YEARS = (2018, 2022)  # a makeup-era year and the last one; every year costs 12 windows
-
-
-def completed_in(served: pd.DataFrame, year: int) -> pd.DataFrame:
-    """What a zjp platform exports for a year: live records completed in it."""
-    completed = served["completed_at"]
-    return served[~served["withdrawn"] & completed.notna() & (completed.dt.year == year)]
-
-
-def pull_year(
-    client: PlatformClient, year: int, watermark: dict[str, Any] | None = None
-) -> list[Batch]:
-    request = PullRequest.for_year(year, watermark=watermark)
-    return list(zjp.pull(load_specs()[client.platform], client, request, [].append))
-
-
-def joined(batches: list[Batch]) -> pd.DataFrame:
-    return pd.concat([b.records for b in batches], ignore_index=True)
-
-
-@pytest.mark.parametrize("code", ["ta_zjp", "yt_sdbc"])
-def test_pulls_through_every_fault_return_exactly_what_the_sandbox_served(
-    code: str,
-    sandbox: Callable[..., Any],
-    sandbox_client: Callable[..., PlatformClient],
-    dataset: Any,
-    same_records: Callable[[pd.DataFrame, pd.DataFrame], None],
-) -> None:
-    served = sandbox("all")
-    client = sandbox_client(served, code)
-    for year in YEARS:
-        same_records(joined(pull_year(client, year)), completed_in(dataset.served(code, 0), year))
-    assert sum(served.injected(code).values()) > 0
-
-
-def test_an_interrupted_pull_resumed_from_its_last_watermark_returns_the_rest(
-    sandbox: Callable[..., Any],
-    sandbox_client: Callable[..., PlatformClient],
-    dataset: Any,
-    same_records: Callable[[pd.DataFrame, pd.DataFrame], None],
-) -> None:
-    client = sandbox_client(sandbox("all"), "ta_zjp")
-    pulling = zjp.pull(load_specs()["ta_zjp"], client, PullRequest.for_year(2020), [].append)
-    first = [next(pulling) for _ in range(4)]
-    pulling.close()
-    rest = pull_year(client, 2020, dict(first[-1].watermark))
-    combined = joined(first + rest).drop_duplicates("source_key", keep="last")
-    same_records(combined, completed_in(dataset.served("ta_zjp", 0), 2020))
-    look_back = date.fromisoformat(first[-1].watermark["through"]) - timedelta(days=34)
-    assert rest[0].records["completed_at"].min() >= pd.Timestamp(look_back, tz="Asia/Shanghai")
-
-
-def test_a_second_pull_re_reads_only_the_look_back_and_finds_nothing_new(
-    sandbox: Callable[..., Any], sandbox_client: Callable[..., PlatformClient]
-) -> None:
-    client = sandbox_client(sandbox("all"), "ta_zjp")
-    first = joined(pull_year(client, 2021)).set_index("source_key")
-    again = pull_year(client, 2021, {"through": "2021-12-31"})
-    repeated = joined(again).set_index("source_key").drop(columns=["pulled_at", "payload"])
-    assert len(again) == 2
-    expected = first.loc[repeated.index].drop(columns=["pulled_at", "payload"])
-    pd.testing.assert_frame_equal(repeated, expected)
