@@ -16,9 +16,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from schemas.platforms import PLATFORM_CODES, SOURCE_CODES
+from schemas.raw import TZ
 from schemas.vocabulary import FIRST_YEAR
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+SHANGHAI = ZoneInfo(TZ)
 DEMO_RECORDS = 20_000
 RUN_COMMANDS = frozenset({"sync", "backfill", "pull", "demo"})
 """Commands that run for minutes: they keep a detailed log file under the data folder."""

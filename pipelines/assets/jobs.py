@@ -14,6 +14,7 @@ from pipelines.late import (
     without_update_times,
 )
 from schemas.platforms import load_specs
+from schemas.raw import TZ
 from schemas.vocabulary import FIRST_YEAR
 
 PRELOAD = [
@@ -74,7 +75,7 @@ sync_job = dg.define_asset_job(
 )
 
 
-@dg.schedule(job=sync_job, cron_schedule="0 2 * * *", execution_timezone="Asia/Shanghai")
+@dg.schedule(job=sync_job, cron_schedule="0 2 * * *", execution_timezone=TZ)
 def nightly_sync(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Every night at 02:00 Beijing time, the current year from every platform."""
     year = context.scheduled_execution_time.astimezone(SHANGHAI).year
@@ -96,7 +97,7 @@ late_records_job = dg.define_asset_job(
 )
 
 
-@dg.schedule(job=late_records_job, cron_schedule="0 3 1 * *", execution_timezone="Asia/Shanghai")
+@dg.schedule(job=late_records_job, cron_schedule="0 3 1 * *", execution_timezone=TZ)
 def monthly_late_records(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """On the 1st of every month at 03:00 Beijing time, every ended year as one run."""
     year = context.scheduled_execution_time.astimezone(SHANGHAI).year

@@ -29,13 +29,13 @@ from pipelines.metadata import masked_preview, table_schema
 from pipelines.progress import stored_message
 from pipelines.resources import Database, FormsFolder, Platforms
 from schemas.platforms import FORMS, PlatformSpec, load_specs
-from schemas.raw import RAW_DTYPES
+from schemas.raw import RAW_DTYPES, TZ
 from schemas.vocabulary import FIRST_YEAR
 
 # single-run backfills are what DESIGN.md asks for; their beta label is not news at every import
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+SHANGHAI = ZoneInfo(TZ)
 
 
 def current_year() -> int:
