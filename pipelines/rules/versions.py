@@ -41,9 +41,10 @@ class Versions:
     """Over `order`: True at each record's newest version."""
 
 
-def order_versions(raw: pd.DataFrame) -> Versions:
-    """Group `raw` by `record_key` and order each record's versions (D1, `VERSION_ORDER`)."""
-    keys = record_key(raw["platform"], raw["source_key"])
+def order_versions(raw: pd.DataFrame, keys: pd.Series | None = None) -> Versions:
+    """Group `raw` by `record_key` (`keys`, when the caller has them already) and order each
+    record's versions (D1, `VERSION_ORDER`)."""
+    keys = record_key(raw["platform"], raw["source_key"]) if keys is None else keys
     by_key = keys.argsort(kind="stable").to_numpy()
     sorted_keys = keys.iloc[by_key].reset_index(drop=True)
     starts = sorted_keys.ne(sorted_keys.shift()).to_numpy(dtype=bool, na_value=True)

@@ -143,28 +143,19 @@ class Ledger(PipelineState):
         elif isinstance(scope, Shard):
             _check_shard(frames, scope)
         with self.transaction() as conn:
-            if scope is None:
-                self.dialect.clear(conn, frames)
-            elif isinstance(scope, Shard):
-                for name in frames:
-                    conn.exec_driver_sql(f"DELETE FROM {name} WHERE {in_shard(scope)}")
+            if isinstance(scope, Scope):
+                self._replace_scope(conn, frames, scope)
             else:
-                self._stage_scope(conn, scope)
-                files = self._scope_files(conn)
-                self._delete_scope(conn)
-            for name, frame in frames.items():
-                ordered = frame.sort_values(list(PRIMARY_KEYS[name]), kind="stable")
-                self._bulk_insert(conn, name, ordered, FRAME_DTYPES[name], name)
+                if scope is None:
+                    self.dialect.clear(conn, frames)
+                else:
+                    for name in frames:
+                        conn.exec_driver_sql(f"DELETE FROM {name} WHERE {in_shard(scope)}")
+                self._insert_outputs(conn, frames)
             if scope is None:
                 years = {int(y) for y in frames["hours_bank"]["year"]}
                 years |= {int(y) for y in frames["completion"]["credited_year"].dropna()}
                 self._mark_years(conn, years, every=True)
-            elif isinstance(scope, Scope):
-                files |= self._scope_files(conn)
-                for name in _SCOPE_STAGES:
-                    conn.exec_driver_sql(f"DROP TABLE {name}")
-                years = {int(y) for y in scope.person_years["year"]} | {y for y, _ in files}
-                self._mark_years(conn, years, every=False, files=files)
             if sightings is not None:
                 conn.exec_driver_sql(
                     "UPDATE completion SET last_seen_at = seen.last_seen_at "
@@ -174,6 +165,26 @@ class Ledger(PipelineState):
                 )
             if state is not None:
                 self._record_state(conn, state)
+
+    def _insert_outputs(self, conn: Connection, frames: Mapping[str, pd.DataFrame]) -> None:
+        for name, frame in frames.items():
+            ordered = frame.sort_values(list(PRIMARY_KEYS[name]), kind="stable")
+            self._bulk_insert(conn, name, ordered, FRAME_DTYPES[name], name)
+
+    def _replace_scope(
+        self, conn: Connection, frames: Mapping[str, pd.DataFrame], scope: Scope
+    ) -> None:
+        """Replace what the scope names, and number the write for the years and employer-year
+        files its rows fell in before the delete or fall in after the insert."""
+        self._stage_scope(conn, scope)
+        files = self._scope_files(conn)
+        self._delete_scope(conn)
+        self._insert_outputs(conn, frames)
+        files |= self._scope_files(conn)
+        for name in _SCOPE_STAGES:
+            conn.exec_driver_sql(f"DROP TABLE {name}")
+        years = {int(y) for y in scope.person_years["year"]} | {y for y, _ in files}
+        self._mark_years(conn, years, every=False, files=files)
 
     def _stage_scope(self, conn: Connection, scope: Scope) -> None:
         keys = pd.DataFrame({"record_key": pd.Series(list(scope.records), dtype="str")})

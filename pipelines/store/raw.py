@@ -299,15 +299,15 @@ def _latest_versions(frame: pd.DataFrame) -> pd.DataFrame:
         return keyed.assign(
             first_seen_at=keyed["pulled_at"],
             last_seen_at=keyed["pulled_at"],
-            **{_BARE: keyed["withdrawn"] & keyed[list(_RAW_DATA_COLUMNS)].isna().all(axis=1)},
+            **{_BARE: _bare(keyed)},
         ).reset_index(drop=True)
-    versions = order_versions(frame)
+    versions = order_versions(frame, keyed["record_key"])
     ordered = keyed.iloc[versions.order].reset_index(drop=True)
-    bare = ordered["withdrawn"] & ordered[list(_RAW_DATA_COLUMNS)].isna().all(axis=1)
+    bare = _bare(ordered)
     if bare.any():
         earlier = ordered.groupby(versions.group)[list(_RAW_DATA_COLUMNS)].ffill()
         ordered.loc[bare, list(_RAW_DATA_COLUMNS)] = earlier.loc[bare]
-        bare = ordered["withdrawn"] & ordered[list(_RAW_DATA_COLUMNS)].isna().all(axis=1)
+        bare = _bare(ordered)
     seen = ordered.groupby(versions.group)["pulled_at"]
     latest = ordered.assign(
         first_seen_at=seen.transform("min"),
@@ -315,3 +315,8 @@ def _latest_versions(frame: pd.DataFrame) -> pd.DataFrame:
         **{_BARE: bare},
     )[versions.newest]
     return latest.reset_index(drop=True)
+
+
+def _bare(frame: pd.DataFrame) -> pd.Series:
+    """Withdrawals that carry nothing but their identity (a row gone from a full snapshot)."""
+    return frame["withdrawn"] & frame[list(_RAW_DATA_COLUMNS)].isna().all(axis=1)
