@@ -110,7 +110,7 @@ def write_provincial(
     )
     done = [
         _write_year(
-            root / str(y),
+            _Written.read(root / str(y)),
             y,
             file_stems(_in_year(hours, y)["_file"]),
             [(_in_year(hours, y), _in_year(learners, y))],
@@ -164,22 +164,22 @@ def update_provincial(
     root = Path(out_dir) / "provincial"
     version = writer_version(platforms)
     sources = {year: f"{write}/{version}" for year, write in writes.items()}
+    written = {year: _Written.read(root / str(year)) for year in sources}
     current = {
         year: files
         for year, source in sources.items()
-        if (files := _current(root / str(year), year, source)) is not None
+        if (files := _current(written[year], year, source)) is not None
     }
     done = {}
     for year, source in sorted(sources.items()):
         if year in current:
             continue
-        folder = root / str(year)
         sizes = ledger.file_sizes(year, UNKNOWN_EMPLOYER)
         stems = file_stems(sizes)
-        kept = _unchanged(folder, ledger, year, version, stems, sizes)
+        kept = _unchanged(written[year], ledger, year, version, stems, sizes)
         changed = {file: rows for file, rows in sizes.items() if file not in kept}
         batches = _batches(ledger, year, changed, platforms)
-        done[year] = _write_year(folder, year, stems, batches, source, kept)
+        done[year] = _write_year(written[year], year, stems, batches, source, kept)
     return Manifest(
         Path(out_dir),
         tuple(f for files in current.values() for f in files)
@@ -224,29 +224,22 @@ def writer_version(platforms: Mapping[str, PlatformSpec] = PLATFORMS) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _current(folder: Path, year: int, source: str) -> list[ProvincialFile] | None:
+def _current(written: _Written, year: int, source: str) -> list[ProvincialFile] | None:
     """The year's files as its manifest lists them, when it was written from `source` and
     every file is still on disk at its size; None when the year must be compared again."""
-    document = _manifest(folder)
-    if document.get("source") != source:
+    if written.document.get("source") != source:
         return None
-    entries = _manifest_entries(document).values()
-    sizes = {kind: _sizes(folder / kind) for kind in (HOURS, LEARNERS)}
+    entries = written.entries.values()
+    if not all(written.intact(e) for e in entries):
+        return None
     try:
-        if any(sizes[e["kind"]].get(Path(e["path"]).name) != e["bytes"] for e in entries):
-            return None
-        return [
-            ProvincialFile(
-                year, e["kind"], e["employer"], folder / e["path"], e["rows"], e["sha256"]
-            )
-            for e in entries
-        ]
-    except (KeyError, TypeError):
+        return [written.file(year, e) for e in entries]
+    except (KeyError, TypeError, ValueError):
         return None
 
 
 def _unchanged(
-    folder: Path,
+    written: _Written,
     ledger: LedgerFiles,
     year: int,
     version: str,
@@ -255,26 +248,22 @@ def _unchanged(
 ) -> dict[str, list[Mapping[str, Any]]]:
     """The manifest entries (hours and learners) of the employers whose file no write since
     the manifest's touched, and that are on disk as listed under today's name: kept unread."""
-    document = _manifest(folder)
-    write, _, written_by = str(document.get("source", "")).partition("/")
+    write, _, written_by = str(written.document.get("source", "")).partition("/")
     if written_by != version or not write.isdigit():
         return {}
     changed = ledger.changed_files(year, int(write))
     if changed is None:
         return {}
     changed = {e or UNKNOWN_EMPLOYER for e in changed}
-    on_disk = {kind: _sizes(folder / kind) for kind in (HOURS, LEARNERS)}
-    by_path = _manifest_entries(document)
     kept = {}
     for employer, rows in sizes.items():
         if employer in changed:
             continue
-        entries = [by_path.get(f"{kind}/{stems[employer]}.xlsx") for kind in (HOURS, LEARNERS)]
+        paths = (f"{kind}/{stems[employer]}.xlsx" for kind in (HOURS, LEARNERS))
+        entries = [written.entries.get(path) for path in paths]
         if (
             all(
-                e is not None
-                and e.get("employer") == employer
-                and on_disk[e.get("kind", "")].get(Path(str(e["path"])).name) == e.get("bytes")
+                e is not None and e.get("employer") == employer and written.intact(e)
                 for e in entries
             )
             and entries[0]["rows"] == rows
@@ -290,7 +279,7 @@ def _in_year(frame: pd.DataFrame, year: int) -> pd.DataFrame:
 
 
 def _write_year(
-    folder: Path,
+    written: _Written,
     year: int,
     stems: Mapping[str, str],
     batches: Iterable[tuple[pd.DataFrame, pd.DataFrame]],
@@ -300,27 +289,22 @@ def _write_year(
     """Write one year's changed workbooks batch by batch (hours and learner rows of whole
     files), then its manifest (with the `kept` files' entries as they were), and remove its
     stale files."""
-    old = _manifest_entries(_manifest(folder))
-    on_disk = {kind: _sizes(folder / kind) for kind in (HOURS, LEARNERS)}
+    folder = written.folder
     year_files: list[ProvincialFile] = []
     sizes: dict[Path, int] = {}
     digests: dict[Path, str] = {}
     for entries in (kept or {}).values():
         for e in entries:
-            path = folder / str(e["path"])
-            year_files.append(
-                ProvincialFile(
-                    year, str(e["kind"]), str(e["employer"]), path, int(e["rows"]), str(e["sha256"])
-                )
-            )
-            sizes[path], digests[path] = int(e["bytes"]), str(e["digest"])
+            kept_file = written.file(year, e)
+            year_files.append(kept_file)
+            sizes[kept_file.path], digests[kept_file.path] = int(e["bytes"]), str(e["digest"])
     for hours, learners in batches:
         kinds = (
             Sheets.of(HOURS, HOURS_HEADER, hours),
             Sheets.of(LEARNERS, LEARNERS_HEADER, learners),
         )
-        planned = _plan(folder, kinds, stems, old, on_disk)
-        written = write_files(folder, [p for p in planned if p.entry is None])
+        planned = _plan(written, kinds, stems)
+        made = write_files(folder, [p for p in planned if p.entry is None])
         for p in planned:
             year_files.append(
                 ProvincialFile(
@@ -329,39 +313,68 @@ def _write_year(
                     p.sheets.employers[p.index],
                     p.path,
                     p.rows,
-                    str(p.entry["sha256"]) if p.entry else written[p.path][0],
+                    str(p.entry["sha256"]) if p.entry else made[p.path][0],
                 )
             )
-            sizes[p.path] = int(p.entry["bytes"]) if p.entry else written[p.path][1]
+            sizes[p.path] = int(p.entry["bytes"]) if p.entry else made[p.path][1]
             digests[p.path] = p.sheets.digests[p.index]
     manifest = _write_manifest(folder, year, year_files, digests, sizes, source)
     _remove_stale(folder, {f.path for f in year_files})
     return year_files, manifest
 
 
-def _plan(
-    folder: Path,
-    kinds: Sequence[Sheets],
-    stems: Mapping[str, str],
-    old: Mapping[str, Mapping[str, Any]],
-    on_disk: Mapping[str, Mapping[str, int]],
-) -> list[Planned]:
+def _plan(written: _Written, kinds: Sequence[Sheets], stems: Mapping[str, str]) -> list[Planned]:
     """The batch's files, each with its old manifest entry when digest and size still match."""
     planned = []
     for sheets in kinds:
         for index in range(len(sheets.employers)):
-            path = folder / sheets.kind / f"{stems[sheets.employers[index]]}.xlsx"
-            entry = old.get(path.relative_to(folder).as_posix())
+            name = f"{sheets.kind}/{stems[sheets.employers[index]]}.xlsx"
+            entry = written.entries.get(name)
             keep = (
                 entry is not None
                 and entry.get("digest") == sheets.digests[index]
-                and on_disk[sheets.kind].get(path.name) == entry.get("bytes")
+                and written.intact(entry)
             )
-            planned.append(Planned(sheets, index, path, entry if keep else None))
+            planned.append(Planned(sheets, index, written.folder / name, entry if keep else None))
     return planned
 
 
 # --- manifest.json ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Written:
+    """A year's folder as the last run left it: its manifest and the sizes of its files on
+    disk, read once and asked by every step of the plan."""
+
+    folder: Path
+    document: Mapping[str, Any]
+    entries: Mapping[str, Mapping[str, Any]]
+    """The manifest's file entries by path (`hours/<stem>.xlsx`)."""
+    sizes: Mapping[str, Mapping[str, int]]
+    """Bytes of each file on disk, by kind folder and name."""
+
+    @classmethod
+    def read(cls, folder: Path) -> _Written:
+        document = _manifest(folder)
+        sizes = {kind: _sizes(folder / kind) for kind in (HOURS, LEARNERS)}
+        return cls(folder, document, _manifest_entries(document), sizes)
+
+    def intact(self, entry: Mapping[str, Any]) -> bool:
+        """The entry's file is on disk at the size its manifest lists."""
+        kind, _, name = str(entry.get("path", "")).partition("/")
+        return self.sizes.get(kind, {}).get(name) == entry.get("bytes")
+
+    def file(self, year: int, entry: Mapping[str, Any]) -> ProvincialFile:
+        """The file an entry lists, as this run reports it."""
+        return ProvincialFile(
+            year,
+            str(entry["kind"]),
+            str(entry["employer"]),
+            self.folder / str(entry["path"]),
+            int(entry["rows"]),
+            str(entry["sha256"]),
+        )
 
 
 def _manifest(folder: Path) -> dict[str, Any]:
