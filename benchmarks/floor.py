@@ -16,7 +16,6 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import httpx
 import pandas as pd
@@ -28,14 +27,15 @@ from sqlalchemy import Engine
 from connectors import decode
 from connectors.core import PullRequest, Settings, settings_for
 from connectors.engines.lllnet import sign
+from schemas.clock import SHANGHAI
+from schemas.clock import today as today_in_shanghai
 from schemas.platforms import PlatformSpec, load_specs
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 Fetcher = Callable[[httpx.Client, PlatformSpec, Settings, PullRequest], int]
 
 
 def _windows(spec: PlatformSpec, request: PullRequest) -> Iterator[tuple[date, date]]:
-    today = decode.today_in_shanghai()
+    today = today_in_shanghai()
     window = decode.pull_window(request, int(spec.options.get("lookback_days", 0)), today)
     if window is None:
         return iter(())
@@ -47,7 +47,7 @@ def _windows(spec: PlatformSpec, request: PullRequest) -> Iterator[tuple[date, d
 
 
 def _window_end(request: PullRequest) -> date:
-    return min(request.end, decode.today_in_shanghai() + timedelta(days=1))
+    return min(request.end, today_in_shanghai() + timedelta(days=1))
 
 
 def _yx(http: httpx.Client, spec: PlatformSpec, settings: Settings, request: PullRequest) -> int:

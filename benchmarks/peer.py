@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from connectors import decode
 from connectors.core import settings_for
+from schemas.clock import today as today_in_shanghai
 from schemas.platforms import load_specs
 
 JSON_FAMILIES = ("yx", "treewises", "spa")
@@ -40,7 +40,7 @@ def _resources(code: str, family: str, years: range, env: Mapping[str, str]) -> 
     spec = load_specs()[code]
     settings = settings_for(code, env)
     options = spec.options
-    end = min(years.stop, decode.today_in_shanghai().year + 1)
+    end = min(years.stop, today_in_shanghai().year + 1)
     resource: dict[str, Any]
     headers: dict[str, str]
     if family == "yx":
@@ -53,7 +53,7 @@ def _resources(code: str, family: str, years: range, env: Mapping[str, str]) -> 
             },
         ).json()["data"]["accessToken"]
         headers = {"Authorization": f"Bearer {token}"}
-        last = min(date(years.stop, 1, 1), decode.today_in_shanghai() + timedelta(days=1))
+        last = min(date(years.stop, 1, 1), today_in_shanghai() + timedelta(days=1))
         resource = {
             "name": code,
             "endpoint": {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import time
 from dataclasses import dataclass
+from datetime import date
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -23,6 +24,9 @@ from sandbox.profiles import PRODUCTION
 from schemas.raw import TZ, natural_key
 
 NIGHT_YEAR = 2022  # the generator's data end in 2022: the night syncs the data's last year
+TODAY = date(NIGHT_YEAR, 12, 31)
+"""The benchmark's clock (`XUESHI_TODAY`): the data's last day, so the nights sync 2022 as
+the open year (look-back windows, watermarks) rather than re-pulling an ended year whole."""
 LOOKBACK_DAYS = 35  # the date-window families re-pull this many days before their watermark
 
 
@@ -93,19 +97,23 @@ HISTORY_DAYS = 6 * 365
 NEW_DAYS = 3
 CORRECTED = 0.0005
 WITHDRAWN = 5
+REFERENCE_RECORDS = 1_000_000
+"""The realistic night's changes are those of a history this size at every size (fewer below
+it), so that nights over 1M and 4M histories are compared on the same work."""
 
 
 def realistic_changes(dataset: Dataset, seed: int, year: int = NIGHT_YEAR) -> pd.DataFrame:
-    """A night as the platforms would have it: three days' worth of the history's daily rate
-    of new records, completed in the year's last days (by people and courses already known),
-    0.05% of the updating platforms' records corrected, and a few withdrawals (a treewises
-    revocation, a record gone from the huaxue snapshot)."""
+    """A night as the platforms would have it, for a history of `REFERENCE_RECORDS`: three
+    days' worth of its daily rate of new records, completed in the year's last days (by people
+    and courses already known), 0.05% of the updating platforms' records corrected, and a few
+    withdrawals (a treewises revocation, a record gone from the huaxue snapshot)."""
     rng = np.random.default_rng(seed + 1)
     records = dataset.records
     latest = records.drop_duplicates("record_key", keep="last")
     latest = latest[~latest["withdrawn"] & latest["completed_at"].notna()]
     year_end = pd.Timestamp(year + 1, 1, 1, tz=TZ)
-    new_count = round(len(latest) / HISTORY_DAYS * NEW_DAYS)
+    history = min(len(latest), REFERENCE_RECORDS)
+    new_count = round(history / HISTORY_DAYS * NEW_DAYS)
     parts = []
     for platform, rows in latest.groupby("platform", sort=True):
         facts = PRODUCTION[str(platform)].facts
@@ -120,7 +128,7 @@ def realistic_changes(dataset: Dataset, seed: int, year: int = NIGHT_YEAR) -> pd
         new["makeup_year"] = pd.NA
         changed = [new]
         if facts.updating:
-            count = max(1, round(CORRECTED * len(rows)))
+            count = max(1, round(CORRECTED * history * len(rows) / len(latest)))
             fixed = rows.iloc[np.sort(rng.choice(len(rows), count, replace=False))].copy()
             fixed["passed"] = True
             fixed["score"] = fixed["score"].clip(lower=60.0)
@@ -132,8 +140,9 @@ def realistic_changes(dataset: Dataset, seed: int, year: int = NIGHT_YEAR) -> pd
         picked = pd.concat(changed)
         if facts.updating:
             last = records.loc[records["platform"] == platform, "updated_at"].max()
+            span = max(2, min(3_600, int((year_end - last).total_seconds()) - 2))  # in the year
             picked["updated_at"] = last.floor("s") + pd.to_timedelta(
-                np.sort(rng.integers(1, 3_600, len(picked))), unit="s"
+                np.sort(rng.integers(1, span, len(picked))), unit="s"
             )
         picked["pull_year"] = picked["pull_year"].where(picked["withdrawn"], year)
         picked["epoch"] = 1

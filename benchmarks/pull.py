@@ -21,7 +21,7 @@ from benchmarks import floor
 from benchmarks.platforms import Platforms
 from connectors.core import PullRequest, settings_for
 from connectors.pull import pull
-from pipelines.assets.raw import current_year
+from schemas.clock import current_year
 from schemas.platforms import load_specs
 from schemas.vocabulary import FIRST_YEAR
 

@@ -39,13 +39,13 @@ from dagster._core.utils import make_new_run_id
 from sqlalchemy import make_url
 
 from benchmarks import floor, measure, peer
-from benchmarks.platforms import NIGHT_YEAR, Platforms
-from pipelines.assets.raw import current_year
+from benchmarks.platforms import NIGHT_YEAR, TODAY, Platforms
 from pipelines.progress import follow, log_file
 from pipelines.resources import data_dir
 from pipelines.runs import launch
 from pipelines.shards import count_for as shard_count
 from pipelines.store import Store, make_engine
+from schemas.clock import TODAY_ENV, current_year
 from schemas.platforms import load_specs
 from schemas.vocabulary import FIRST_YEAR
 
@@ -197,6 +197,7 @@ def _set_environment(env: dict[str, str], url: str, folder: Path) -> None:
 
 def benchmark(config: Config) -> dict[str, Any]:
     """Run everything the module's docstring lists and return the figures."""
+    os.environ[TODAY_ENV] = TODAY.isoformat()
     work = config.work_dir or Path(tempfile.mkdtemp(prefix="xueshi-bench-"))
     years = range(config.first_year, current_year() + 1)
     report: dict[str, Any] = {

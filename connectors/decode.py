@@ -12,10 +12,9 @@ import codecs
 import csv
 import io
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
-from zoneinfo import ZoneInfo
 
 import defusedxml.ElementTree as SafeTree
 import httpx
@@ -305,11 +304,6 @@ def check_dates(
 
 
 # --- windows --------------------------------------------------------------------------------
-
-
-def today_in_shanghai() -> date:
-    """Windows never reach past the platforms' today."""
-    return datetime.now(ZoneInfo(TZ)).date()
 
 
 def pull_window(request: PullRequest, lookback_days: int, today: date) -> tuple[date, date] | None:

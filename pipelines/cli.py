@@ -11,28 +11,21 @@ import re
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
+from schemas.clock import current_year
 from schemas.platforms import PLATFORM_CODES, SOURCE_CODES
-from schemas.raw import TZ
 from schemas.vocabulary import FIRST_YEAR
 
-SHANGHAI = ZoneInfo(TZ)
 DEMO_RECORDS = 20_000
 RUN_COMMANDS = frozenset({"sync", "backfill", "pull", "demo"})
 """Commands that run for minutes: they keep a detailed log file under the data folder."""
 
 
-def _current_year() -> int:
-    return datetime.now(SHANGHAI).year
-
-
 def _year(text: str) -> int:
     year = int(text)
-    if not FIRST_YEAR <= year <= _current_year():
-        raise argparse.ArgumentTypeError(f"{year} is outside {FIRST_YEAR}–{_current_year()}")
+    if not FIRST_YEAR <= year <= current_year():
+        raise argparse.ArgumentTypeError(f"{year} is outside {FIRST_YEAR}–{current_year()}")
     return year
 
 
@@ -165,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    return _run([args.year or _current_year()], args)
+    return _run([args.year or current_year()], args)
 
 
 def _backfill(args: argparse.Namespace) -> int:
@@ -319,7 +312,7 @@ def _forms_check(args: argparse.Namespace) -> int:
     from pipelines.rules import apply_rules
 
     path: Path = args.path
-    year = args.year or (int(path.parent.name) if path.parent.name.isdigit() else _current_year())
+    year = args.year or (int(path.parent.name) if path.parent.name.isdigit() else current_year())
     try:
         data = path.read_bytes()
         rows = forms.read_form(data)
@@ -360,7 +353,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"xueshi demo: unit registration forms for {YEAR} in {forms}", flush=True)
     with Sandbox(dataset, port=0) as sandbox:
         os.environ.update(sandbox.env())
-        code = _run(list(range(FIRST_YEAR, _current_year() + 1)), args)
+        code = _run(list(range(FIRST_YEAR, current_year() + 1)), args)
     if code == 0:
         print(
             f"\nSee the runs and the lineage in Dagster's UI:\n"

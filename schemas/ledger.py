@@ -77,3 +77,15 @@ RECONCILIATION_DTYPES: dict[str, str] = {
     "not_credited": "int64",
     "quarantined": "int64",
 }
+ELIGIBILITY_DTYPES: dict[str, str] = {
+    "id_number": "str",
+    "name": "str",
+    "employer": "str",
+    "employer_type": "str",
+    "eligible": "boolean",
+    "years_short": "int64",
+    "public_short": "float64",
+    "professional_short": "float64",
+    "short": "str",
+}
+"""R3's verdict per person of a Yantai unit (`pipelines.rules.eligibility`)."""

@@ -28,7 +28,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from schemas.ledger import COMPLETION_DTYPES, HOURS_BANK_DTYPES, RECONCILIATION_DTYPES
+from schemas.ledger import (
+    COMPLETION_DTYPES,
+    ELIGIBILITY_DTYPES,
+    HOURS_BANK_DTYPES,
+    RECONCILIATION_DTYPES,
+)
 from schemas.raw import RAW_DTYPES, TIMESTAMP, TZ
 
 SQLITE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -87,6 +92,7 @@ WATERMARK_DTYPES: dict[str, str] = {
 }
 NAME_CONFLICT_DTYPES: dict[str, str] = {"id_number": "str", "names": "str", **BUCKET}
 SHARD_RESULT_DTYPES: dict[str, str] = {"run_id": "str", "shard": "int64", "summary": "str"}
+TITLE_VERDICT_DTYPES: dict[str, str] = {**ELIGIBILITY_DTYPES, **BUCKET}
 
 FRAME_DTYPES: dict[str, dict[str, str]] = {
     "raw_record": STORED_RAW_DTYPES,
@@ -96,6 +102,7 @@ FRAME_DTYPES: dict[str, dict[str, str]] = {
     "reconciliation": RECONCILIATION_TABLE_DTYPES,
     "name_conflict": NAME_CONFLICT_DTYPES,
     "shard_result": SHARD_RESULT_DTYPES,
+    "title_verdict": TITLE_VERDICT_DTYPES,
 }
 """Each table's columns, in order, as the pandas dtypes `pipelines.store` returns."""
 
@@ -109,6 +116,8 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "shard_result": ("run_id", "shard"),
     "pipeline_state": ("name",),
     "output_file": ("year", "employer"),
+    "title_verdict": ("id_number",),
+    "changed_person": ("id_number",),
 }
 
 _REQUIRED = frozenset({"platform", "source_key", "state"})
@@ -165,6 +174,7 @@ raw_record = _table(
     Index(None, "batch_seq"),
     Index(None, "seen_batch"),
     Index(None, "person_bucket"),
+    Index(None, "platform", "withdrawn"),
 )
 """`batch_seq`: the store batch that last changed the row, so the ledger folds in only changes;
 `seen_batch`: the last batch that saw it (its `last_seen_at` reaches the ledger from there)."""
@@ -173,9 +183,9 @@ completion = _table(
     "completion",
     Index(None, "id_number"),
     Index(None, "person_bucket"),
-    Index(None, "credited_year"),
+    Index(None, "credited_year", "id_number"),
 )
-hours_bank = _table("hours_bank", Index(None, "person_bucket"))
+hours_bank = _table("hours_bank", Index(None, "person_bucket"), Index(None, "year", "employer"))
 reconciliation = _table("reconciliation")
 name_conflict = _table("name_conflict", Index(None, "person_bucket"))
 shard_result = _table("shard_result")
@@ -202,6 +212,17 @@ output_file = Table(
 """The write of the outputs that last changed the rows of a year's file for an employer (`''`:
 none), so a night rewrites only those files; `pipeline_state` `outputs_full` is the last write
 that replaced everything."""
+
+changed_person = Table(
+    "changed_person",
+    metadata,
+    Column("id_number", Text(), primary_key=True),
+    Column("seq", BigInteger(), nullable=False),
+)
+"""The write of the outputs that last changed a person's rows (partial writes only), so the
+answers recompute only those people after a night."""
+title_verdict = _table("title_verdict", Index(None, "person_bucket"))
+"""R3's verdict per person, as of the write `pipeline_state` `title_verdicts` names."""
 
 run_lease = Table(
     "run_lease",

@@ -22,6 +22,7 @@ from connectors.core import (
     PlatformClient,
     PullRequest,
 )
+from schemas.clock import today as today_in_shanghai
 from schemas.platforms import PlatformSpec
 from schemas.raw import RAW_DTYPES, TIMESTAMP, TZ
 
@@ -33,7 +34,7 @@ EPOCH_MILLIS = "epoch_ms"
 
 def window_end(request: PullRequest, today: date | None = None) -> date:
     """The window's exclusive end, never past today in Asia/Shanghai."""
-    return min(request.end, (today or decode.today_in_shanghai()) + timedelta(days=1))
+    return min(request.end, (today or today_in_shanghai()) + timedelta(days=1))
 
 
 def session_json(client: PlatformClient, response: httpx.Response) -> Any:

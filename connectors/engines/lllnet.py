@@ -26,6 +26,7 @@ from connectors.core import (
     PullRequest,
     log,
 )
+from schemas.clock import today as today_in_shanghai
 from schemas.platforms import PlatformSpec
 from schemas.raw import TZ
 
@@ -51,9 +52,8 @@ def pull(
     clock: Clock = time.time,
 ) -> Iterator[Batch]:
     """One batch per calendar month; its watermark is the month's last completion date pulled."""
-    window = decode.pull_window(
-        request, spec.options["lookback_days"], today or decode.today_in_shanghai()
-    )
+    lookback = spec.options["lookback_days"]
+    window = decode.pull_window(request, lookback, today or today_in_shanghai())
     if window is None:
         return
     logged: set[str] = set()

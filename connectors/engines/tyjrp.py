@@ -27,6 +27,7 @@ from connectors.core import (
     Progress,
     PullRequest,
 )
+from schemas.clock import today as today_in_shanghai
 from schemas.platforms import PlatformSpec
 from schemas.raw import TIMESTAMP, TZ
 
@@ -47,9 +48,8 @@ def pull(
 
     `sleep` waits between status polls (tests pass a recorder).
     """
-    window = decode.pull_window(
-        request, spec.options["lookback_days"], today or decode.today_in_shanghai()
-    )
+    lookback = spec.options["lookback_days"]
+    window = decode.pull_window(request, lookback, today or today_in_shanghai())
     if window is None:
         return
     auth = httpx.BasicAuth(client.settings.key, client.settings.secret)

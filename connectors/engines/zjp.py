@@ -13,6 +13,7 @@ import pandas as pd
 
 from connectors import decode
 from connectors.core import Batch, PlatformClient, Progress, PullRequest
+from schemas.clock import today as today_in_shanghai
 from schemas.platforms import PlatformSpec
 from schemas.raw import TZ
 
@@ -27,9 +28,7 @@ def pull(
 ) -> Iterator[Batch]:
     """One batch per date window; its watermark is the window's last completion date."""
     options = spec.options
-    window = decode.pull_window(
-        request, options["lookback_days"], today or decode.today_in_shanghai()
-    )
+    window = decode.pull_window(request, options["lookback_days"], today or today_in_shanghai())
     if window is None:
         return
     logged: set[str] = set()

@@ -2,8 +2,6 @@
 hours bank (and the ledger) through the store, so they run after the ledger however it is built.
 """
 
-from __future__ import annotations
-
 import dagster as dg
 import pandas as pd
 
@@ -12,10 +10,11 @@ from pipelines.metadata import markdown_table, masked_preview, table_schema
 from pipelines.report import Figures, build_report
 from pipelines.resources import Database, ProvincialOutput
 from pipelines.rules.config import RulesConfig
-from pipelines.rules.eligibility import ELIGIBILITY_DTYPES, title_eligibility, title_requirements
+from pipelines.rules.eligibility import title_eligibility, title_requirements
 from pipelines.shards import count_for as shard_count
 from pipelines.shards import shards
 from pipelines.store.base import in_shard
+from schemas.ledger import ELIGIBILITY_DTYPES
 
 BAR_WIDTH = 20
 
@@ -24,6 +23,18 @@ def text_bar(share: float, width: int = BAR_WIDTH) -> str:
     """A share as a bar of block characters, for charts in Dagster's Markdown metadata."""
     filled = round(max(0.0, min(1.0, share)) * width)
     return "█" * filled + "░" * (width - filled) + f" {share:.0%}"
+
+
+BANK_COLUMNS = (
+    "id_number",
+    "year",
+    "name",
+    "employer",
+    "city",
+    "public_hours",
+    "professional_hours",
+)
+"""What R3 reads of the hours bank."""
 
 
 @dg.asset(
@@ -35,28 +46,38 @@ def text_bar(share: float, width: int = BAR_WIDTH) -> str:
     kinds={"pandas"},
     metadata={"dagster/column_schema": table_schema(ELIGIBILITY_DTYPES)},
 )
-def title_eligibility_asset(database: Database) -> dg.MaterializeResult:
-    """Person by person, so a shard of people at a time: memory follows a shard, not the
-    history."""
+def title_eligibility_asset(
+    context: dg.AssetExecutionContext, database: Database
+) -> dg.MaterializeResult:
+    """Verdicts are kept per person (`title_verdict`): after a night only the people its writes
+    changed are judged again, after a full refresh every person, a shard at a time; the counts
+    come from SQL. Memory follows a shard or a night's people, never the history."""
+    store = database.hold_writes(context)
+    as_of = store.outputs_write()
+    since = store.verdicts_as_of()
+    people = None if since is None else store.changed_people(since)
     config, types = RulesConfig(), employer_types()
-    store = database.store()
-    columns = ("id_number", "year", "name", "employer", "city", "public_hours")
-    counts, preview, rows = pd.DataFrame(), pd.DataFrame(), 0
-    for shard in shards(shard_count(store.row_count("hours_bank"))):
-        bank = store.read_table(
-            "hours_bank", columns=(*columns, "professional_hours"), where=(in_shard(shard),)
-        )
-        people = title_eligibility(title_requirements(bank, types, config))
-        verdict = people["eligible"].map({True: "eligible", False: "not eligible"})
-        shard_counts = pd.crosstab(people["employer_type"], verdict.fillna("unknown"))
-        counts = counts.add(shard_counts, fill_value=0)
-        preview = people if preview.empty else preview
-        rows += len(people)
-    counts = counts.fillna(0).astype("int64")
+    if people is None:
+        parts = shards(shard_count(store.row_count("hours_bank")))
+        preview = pd.DataFrame()
+        for index, shard in enumerate(parts):
+            bank = store.read_table("hours_bank", columns=BANK_COLUMNS, where=(in_shard(shard),))
+            verdicts = title_eligibility(title_requirements(bank, types, config))
+            last = index == len(parts) - 1
+            store.replace_verdicts(verdicts, shard, as_of=as_of if last else None)
+            preview = verdicts if preview.empty else preview
+        judged = "every person"
+    else:
+        bank = store.bank_rows(BANK_COLUMNS, people)
+        preview = title_eligibility(title_requirements(bank, types, config))
+        store.replace_verdicts(preview, people, as_of=as_of)
+        judged = f"people changed since write {since}: {len(people):,}"
+    counts = store.verdict_counts()
     found = counts.sum(axis=0)
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": rows,
+            "dagster/row_count": int(found.sum()),
+            "judged": judged,
             "eligible": int(found.get("eligible", 0)),
             "not_eligible": int(found.get("not eligible", 0)),
             "unknown_employer_type": int(found.get("unknown", 0)),

@@ -8,11 +8,11 @@ from typing import Any
 import dagster as dg
 
 from pipelines.assets.delivery import provincial_files
-from pipelines.assets.raw import SHANGHAI
 from pipelines.late import (
     SNAPSHOT_FAMILY,
     without_update_times,
 )
+from schemas.clock import SHANGHAI
 from schemas.platforms import load_specs
 from schemas.raw import TZ
 from schemas.vocabulary import FIRST_YEAR

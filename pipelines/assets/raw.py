@@ -4,8 +4,6 @@ unit registration forms with their register. Each batch is stored with its water
 
 import warnings
 from collections.abc import Iterator
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pandas as pd
@@ -28,19 +26,13 @@ from pipelines.late import (
 from pipelines.metadata import masked_preview, table_schema
 from pipelines.progress import stored_message
 from pipelines.resources import Database, FormsFolder, Platforms
+from schemas.clock import current_year
 from schemas.platforms import FORMS, PlatformSpec, load_specs
-from schemas.raw import RAW_DTYPES, TZ
+from schemas.raw import RAW_DTYPES
 from schemas.vocabulary import FIRST_YEAR
 
 # single-run backfills are what DESIGN.md asks for; their beta label is not news at every import
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
-
-SHANGHAI = ZoneInfo(TZ)
-
-
-def current_year() -> int:
-    return datetime.now(SHANGHAI).year
-
 
 years = dg.StaticPartitionsDefinition([str(y) for y in range(FIRST_YEAR, current_year() + 1)])
 """Pull windows, 2017 (R12: title checks reach back to 2017) to the current year."""

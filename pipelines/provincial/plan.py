@@ -130,8 +130,11 @@ class LedgerFiles(Protocol):
     """What the files read of the ledger, a year and a few files at a time, so that memory
     holds one batch of employers' rows, never a year (`pipelines.store.Store` is one)."""
 
-    def file_sizes(self, year: int, unknown: str) -> Mapping[str, int]:
-        """Hours rows per file of the year: employer, or `unknown` for none."""
+    def file_sizes(
+        self, year: int, unknown: str, files: Collection[str] | None = None
+    ) -> Mapping[str, int]:
+        """Hours rows per file of the year (or of those of `files` with rows): employer, or
+        `unknown` for none."""
         ...
 
     def file_rows(
@@ -174,11 +177,15 @@ def update_provincial(
     for year, source in sorted(sources.items()):
         if year in current:
             continue
-        sizes = ledger.file_sizes(year, UNKNOWN_EMPLOYER)
-        stems = file_stems(sizes)
-        kept = _unchanged(written[year], ledger, year, version, stems, sizes)
-        changed = {file: rows for file, rows in sizes.items() if file not in kept}
-        batches = _batches(ledger, year, changed, platforms)
+        compare = _to_compare(written[year], ledger, year, version)
+        sizes = ledger.file_sizes(year, UNKNOWN_EMPLOYER, compare)
+        kept = _unchanged(written[year], compare)
+        stems = file_stems({*sizes, *kept})
+        renamed = {e for e, entries in kept.items() if not _named(entries, stems[e])}
+        if renamed:  # a new employer's name now clashes with theirs: rewrite under the new name
+            sizes |= ledger.file_sizes(year, UNKNOWN_EMPLOYER, renamed)
+            kept = {e: entries for e, entries in kept.items() if e not in renamed}
+        batches = _batches(ledger, year, sizes, platforms)
         done[year] = _write_year(written[year], year, stems, batches, source, kept)
     return Manifest(
         Path(out_dir),
@@ -238,38 +245,39 @@ def _current(written: _Written, year: int, source: str) -> list[ProvincialFile] 
         return None
 
 
-def _unchanged(
-    written: _Written,
-    ledger: LedgerFiles,
-    year: int,
-    version: str,
-    stems: Mapping[str, str],
-    sizes: Mapping[str, int],
-) -> dict[str, list[Mapping[str, Any]]]:
-    """The manifest entries (hours and learners) of the employers whose file no write since
-    the manifest's touched, and that are on disk as listed under today's name: kept unread."""
+def _to_compare(written: _Written, ledger: LedgerFiles, year: int, version: str) -> set[str] | None:
+    """The employers whose files must be compared with the ledger: those the writes since the
+    manifest's touched, and those whose files are not on disk as the manifest lists them;
+    None when every file must be (another writer, or a write that replaced everything)."""
     write, _, written_by = str(written.document.get("source", "")).partition("/")
     if written_by != version or not write.isdigit():
-        return {}
+        return None
     changed = ledger.changed_files(year, int(write))
     if changed is None:
+        return None
+    broken = {e for e, entries in written.by_employer().items() if not _whole(written, entries)}
+    return {e or UNKNOWN_EMPLOYER for e in changed} | broken
+
+
+def _unchanged(written: _Written, compare: set[str] | None) -> dict[str, list[Mapping[str, Any]]]:
+    """The manifest entries (hours and learners) of the employers not to compare: kept unread."""
+    if compare is None:
         return {}
-    changed = {e or UNKNOWN_EMPLOYER for e in changed}
-    kept = {}
-    for employer, rows in sizes.items():
-        if employer in changed:
-            continue
-        paths = (f"{kind}/{stems[employer]}.xlsx" for kind in (HOURS, LEARNERS))
-        entries = [written.entries.get(path) for path in paths]
-        if (
-            all(
-                e is not None and e.get("employer") == employer and written.intact(e)
-                for e in entries
-            )
-            and entries[0]["rows"] == rows
-        ):
-            kept[employer] = entries
-    return kept
+    return {
+        employer: [entries[HOURS], entries[LEARNERS]]
+        for employer, entries in written.by_employer().items()
+        if employer not in compare
+    }
+
+
+def _whole(written: _Written, entries: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Both of an employer's files are listed and on disk at their size."""
+    return set(entries) == {HOURS, LEARNERS} and all(written.intact(e) for e in entries.values())
+
+
+def _named(entries: Sequence[Mapping[str, Any]], stem: str) -> bool:
+    """The entries' files are under today's name for their employer."""
+    return all(e.get("path") == f"{e.get('kind')}/{stem}.xlsx" for e in entries)
 
 
 def _in_year(frame: pd.DataFrame, year: int) -> pd.DataFrame:
@@ -359,6 +367,13 @@ class _Written:
         document = _manifest(folder)
         sizes = {kind: _sizes(folder / kind) for kind in (HOURS, LEARNERS)}
         return cls(folder, document, _manifest_entries(document), sizes)
+
+    def by_employer(self) -> dict[str, dict[str, Mapping[str, Any]]]:
+        """The manifest's entries by employer and kind."""
+        found: dict[str, dict[str, Mapping[str, Any]]] = {}
+        for entry in self.entries.values():
+            found.setdefault(str(entry.get("employer")), {})[str(entry.get("kind"))] = entry
+        return found
 
     def intact(self, entry: Mapping[str, Any]) -> bool:
         """The entry's file is on disk at the size its manifest lists."""

@@ -14,6 +14,7 @@ import pandas as pd
 
 from pipelines.rules.bank import EmployerTypes, register_types
 from pipelines.rules.config import RulesConfig
+from schemas.ledger import ELIGIBILITY_DTYPES
 from schemas.vocabulary import INSTITUTION, PROFESSIONAL, PUBLIC
 
 UNKNOWN = "unknown"
@@ -29,17 +30,6 @@ REQUIREMENT_DTYPES: dict[str, str] = {
     "required": "float64",
     "short": "float64",
     "recorded": "bool",
-}
-ELIGIBILITY_DTYPES: dict[str, str] = {
-    "id_number": "str",
-    "name": "str",
-    "employer": "str",
-    "employer_type": "str",
-    "eligible": "boolean",
-    "years_short": "int64",
-    "public_short": "float64",
-    "professional_short": "float64",
-    "short": "str",
 }
 
 

@@ -30,6 +30,8 @@ from schemas.raw import TIMESTAMP
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_CACHE_KIB = 64 * 1024
+SQLITE_ANALYSIS_ROWS = 1000
+"""ANALYZE samples about this many rows per index: statistics in milliseconds at any size."""
 WRITE = "xueshi_write"
 """Execution option of a connection that will write (SQLite then begins `IMMEDIATE`)."""
 
@@ -78,6 +80,7 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA journal_mode = WAL")
     dbapi_connection.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; fsync per checkpoint
     dbapi_connection.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+    dbapi_connection.execute(f"PRAGMA analysis_limit = {SQLITE_ANALYSIS_ROWS}")
 
 
 def _sqlite_begin(conn: Connection) -> None:

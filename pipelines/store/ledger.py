@@ -50,27 +50,54 @@ class Ledger(PipelineState):
             raise ValueError("ledger_rows needs keys, people or reasons")
         return pd.concat(found, ignore_index=True).drop_duplicates("record_key", ignore_index=True)
 
-    def file_sizes(self, year: int, unknown: str) -> dict[str, int]:
-        """Hours rows per provincial file of `year`: credited ledger rows with hours, by their
-        person-year's employer (`unknown` for none, or for a row with no bank row, which the
-        files refuse)."""
-        sql = (
-            f"SELECT COALESCE(b.employer, {literal(unknown)}) AS file, COUNT(*) "
-            "FROM completion AS c LEFT JOIN hours_bank AS b "
-            "ON b.id_number = c.id_number AND b.year = c.credited_year "
-            f"WHERE {_file_rows(year)} GROUP BY 1"
-        )
-        with self.engine.connect() as conn:
-            return {str(f): int(n) for f, n in conn.exec_driver_sql(sql).all()}
+    def bank_rows(self, columns: Sequence[str], people: Collection[str]) -> pd.DataFrame:
+        """`columns` of the hours-bank rows of `people` (every year)."""
+        return self._read("hours_bank", columns=columns, keys={"id_number": people})
+
+    def file_sizes(
+        self, year: int, unknown: str, files: Collection[str] | None = None
+    ) -> dict[str, int]:
+        """Hours rows per provincial file of `year` (or of those of `files` that have rows):
+        credited ledger rows with hours, by their person-year's employer (`unknown` for none,
+        or for a row with no bank row, which the files refuse)."""
+        if files is None:
+            sql = (
+                f"SELECT COALESCE(b.employer, {literal(unknown)}) AS file, COUNT(*) "
+                "FROM completion AS c LEFT JOIN hours_bank AS b "
+                "ON b.id_number = c.id_number AND b.year = c.credited_year "
+                f"WHERE {_file_rows(year, 'c')} GROUP BY 1"
+            )
+            with self.engine.connect() as conn:
+                return {str(f): int(n) for f, n in conn.exec_driver_sql(sql).all()}
+        sizes = {}
+        with self.engine.connect() as conn, conn.begin():
+            self._stage_keys(conn, "files_stage", "value", files)
+            sql = (
+                f"SELECT COALESCE(b.employer, {literal(unknown)}) AS file, COUNT(*) "
+                "FROM completion AS c JOIN hours_bank AS b "
+                "ON b.id_number = c.id_number AND b.year = c.credited_year "
+                f"WHERE c.id_number IN ({_people_of_files(year, unknown in files)}) "
+                f"AND {_of_files('b', unknown in files)} AND {_file_rows(year, 'c')} GROUP BY 1"
+            )
+            sizes = {str(f): int(n) for f, n in conn.exec_driver_sql(sql).all()}
+            if unknown in files:
+                orphans = conn.exec_driver_sql(
+                    f"SELECT COUNT(*) FROM completion AS c WHERE {_file_rows(year, 'c')} "
+                    "AND NOT EXISTS (SELECT 1 FROM hours_bank AS b "
+                    "WHERE b.id_number = c.id_number AND b.year = c.credited_year)"
+                ).scalar_one()
+                if orphans:
+                    sizes[unknown] = sizes.get(unknown, 0) + int(orphans)
+            conn.exec_driver_sql("DROP TABLE files_stage")
+        return sizes
 
     def file_rows(
         self, year: int, files: Collection[str], unknown: str, columns: Collection[str]
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The credited ledger rows with hours (their `columns`) and the bank rows of the
         person-years whose employer (or `unknown`) is one of `files`."""
-        employer = f"COALESCE(employer, {literal(unknown)}) IN (SELECT value FROM files_stage)"
-        theirs = f"SELECT id_number FROM hours_bank WHERE year = {int(year)} AND {employer}"
-        people = f"id_number IN ({theirs})"
+        employer = _of_files("hours_bank", unknown in files)
+        people = f"id_number IN ({_people_of_files(year, unknown in files)})"
         if unknown in files:  # rows without a bank row land in `unknown`'s file, which refuses them
             people += (
                 f" OR id_number NOT IN (SELECT id_number FROM hours_bank WHERE year = {int(year)})"
@@ -184,7 +211,7 @@ class Ledger(PipelineState):
         for name in _SCOPE_STAGES:
             conn.exec_driver_sql(f"DROP TABLE {name}")
         years = {int(y) for y in scope.person_years["year"]} | {y for y, _ in files}
-        self._mark_years(conn, years, every=False, files=files)
+        self._mark_years(conn, years, every=False, files=files, people=scope.people)
 
     def _stage_scope(self, conn: Connection, scope: Scope) -> None:
         keys = pd.DataFrame({"record_key": pd.Series(list(scope.records), dtype="str")})
@@ -220,6 +247,13 @@ class Ledger(PipelineState):
             "DELETE FROM name_conflict WHERE id_number IN (SELECT id_number FROM people_stage)"
         )
 
+    def run_counts(self, run_id: str) -> pd.DataFrame | None:
+        """The D4 counts a run stored (`append_reconciliation`), or None when it stored none."""
+        rows = self._read("reconciliation", where=(f"run_id = {literal(run_id)}",))
+        if rows.empty:
+            return None
+        return rows.drop(columns=["run_id", "run_at"]).reset_index(drop=True)
+
     def append_reconciliation(
         self, run_id: str, run_at: datetime | pd.Timestamp, counts: pd.DataFrame
     ) -> None:
@@ -234,8 +268,26 @@ class Ledger(PipelineState):
             )
 
 
-def _file_rows(year: int) -> str:
-    return f"credited_year = {int(year)} AND state = 'credited' AND hours_credited > 0"
+def _file_rows(year: int, table: str = "completion") -> str:
+    return (
+        f"{table}.credited_year = {int(year)} AND {table}.state = 'credited' "
+        f"AND {table}.hours_credited > 0"
+    )
+
+
+def _people_of_files(year: int, unknown: bool) -> str:
+    """SQL: the ID numbers of the year's bank rows in `files_stage`'s files."""
+    return (
+        f"SELECT id_number FROM hours_bank WHERE year = {int(year)} "
+        f"AND {_of_files('hours_bank', unknown)}"
+    )
+
+
+def _of_files(bank: str, unknown: bool) -> str:
+    """SQL: the bank row's employer is one of `files_stage` (or missing, when the unknown
+    employer's file is one of them), in a form an index on (year, employer) serves."""
+    condition = f"{bank}.employer IN (SELECT value FROM files_stage)"
+    return f"({condition} OR {bank}.employer IS NULL)" if unknown else condition
 
 
 def _check_shard(frames: Mapping[str, pd.DataFrame], shard: Shard) -> None:

@@ -43,7 +43,9 @@ class PipelineState(Database):
 
     def finish_full(self, state: LedgerState) -> None:
         """After every shard of a full refresh: record `state` and give every year a new
-        write number, in one transaction (until then the next run starts over)."""
+        write number, in one transaction (until then the next run starts over). The tables'
+        statistics are taken again, so that the nights' planners pick the narrow indexes (a
+        person's rows, not a year's)."""
         with self.transaction() as conn:
             found = conn.exec_driver_sql(
                 "SELECT DISTINCT year FROM hours_bank UNION "
@@ -51,6 +53,7 @@ class PipelineState(Database):
             ).scalars()
             self._mark_years(conn, {int(y) for y in found}, every=True)
             self._record_state(conn, state)
+            conn.exec_driver_sql("ANALYZE")
 
     def output_years(self) -> dict[int, int]:
         """Each year that has had outputs, with the number of the write that last changed it."""
@@ -96,15 +99,40 @@ class PipelineState(Database):
         """Employers (`''`: none) whose file of `year` writes after `since` changed; None when
         a write after `since` replaced everything (every file must be compared)."""
         with self.engine.connect() as conn:
-            full = conn.exec_driver_sql(
-                "SELECT seq FROM pipeline_state WHERE name = 'outputs_full'"
-            ).scalar_one_or_none()
-            if full is None or int(full) > since:
+            if self._full_since(conn, since):
                 return None
             rows = conn.exec_driver_sql(
                 f"SELECT employer FROM output_file WHERE year = {int(year)} AND seq > {int(since)}"
             ).scalars()
             return {str(e) for e in rows}
+
+    @staticmethod
+    def _full_since(conn: Connection, since: int) -> bool:
+        """Whether a write after `since` replaced every output (or none was ever recorded)."""
+        full = conn.exec_driver_sql(
+            "SELECT seq FROM pipeline_state WHERE name = 'outputs_full'"
+        ).scalar_one_or_none()
+        return full is None or int(full) > since
+
+    def changed_people(self, since: int) -> set[str] | None:
+        """ID numbers whose rows writes after `since` changed; None when a write after `since`
+        replaced everything."""
+        with self.engine.connect() as conn:
+            if self._full_since(conn, since):
+                return None
+            rows = conn.exec_driver_sql(
+                f"SELECT id_number FROM changed_person WHERE seq > {int(since)}"
+            ).scalars()
+            return {str(p) for p in rows}
+
+    def outputs_write(self) -> int:
+        """The number of the last write of the outputs (0 before any)."""
+        with self.engine.connect() as conn:
+            return int(
+                conn.exec_driver_sql(
+                    "SELECT seq FROM pipeline_state WHERE name = 'outputs'"
+                ).scalar_one()
+            )
 
     def _mark_years(
         self,
@@ -113,11 +141,13 @@ class PipelineState(Database):
         *,
         every: bool,
         files: Collection[tuple[int, str]] = (),
+        people: Collection[str] = (),
     ) -> None:
         """Number this write of the outputs and give that number to the years it changed
-        (`every` year that ever had outputs, on a full replace) and to the employer-year
-        `files` it changed. The provincial files read a year only when its number moved
-        (`output_years`), and then only its changed files (`changed_files`)."""
+        (`every` year that ever had outputs, on a full replace), to the employer-year `files`
+        and to the `people` it changed. The provincial files read a year only when its number
+        moved (`output_years`), and then only its changed files (`changed_files`); R3's
+        verdicts are computed again for the changed people (`changed_people`)."""
         write = int(
             conn.exec_driver_sql(
                 "UPDATE pipeline_state SET seq = seq + 1 WHERE name = 'outputs' RETURNING seq"
@@ -135,4 +165,12 @@ class PipelineState(Database):
                     index_elements=["year", "employer"], set_={"seq": insert.excluded.seq}
                 ),
                 [{"year": y, "employer": e, "seq": write} for y, e in sorted(files)],
+            )
+        if people:
+            insert = self.dialect.insert(TABLES["changed_person"])
+            conn.execute(
+                insert.on_conflict_do_update(
+                    index_elements=["id_number"], set_={"seq": insert.excluded.seq}
+                ),
+                [{"id_number": p, "seq": write} for p in sorted(people)],
             )

@@ -86,6 +86,9 @@ _INSTITUTIONS = [
     "图书馆",
 ]
 EMPLOYERS_PER_CITY = 300
+PEOPLE_PER_EMPLOYER = 100
+"""Units grow with the people (a unit employs about a hundred of them, from 300 per city up):
+with a fixed number, a unit's file would grow with the history, which the real world's don't."""
 
 
 def check_chars(bodies: np.ndarray) -> np.ndarray:
@@ -101,8 +104,8 @@ def with_check(bodies: pd.Series) -> pd.Series:
     return bodies.str.cat(pd.Series(check_chars(ints), index=bodies.index, dtype="str"))
 
 
-def employers(rng: np.random.Generator) -> pd.DataFrame:
-    """A few hundred employers per city: enterprises end in 公司 (docs/decisions.md R2)."""
+def employers(rng: np.random.Generator, per_city: int = EMPLOYERS_PER_CITY) -> pd.DataFrame:
+    """`per_city` employers per city: enterprises end in 公司 (docs/decisions.md R2)."""
     frames = []
     for city in CITIES:
         short = CITY_NAMES[city]
@@ -119,8 +122,8 @@ def employers(rng: np.random.Generator) -> pd.DataFrame:
             f"{short}市{d}{k}（{short}市{k}分部）"
             for d, k in itertools.product(_DISTRICTS[city][:2], _INSTITUTIONS[:4])
         ]
-        n_public = min(len(public), EMPLOYERS_PER_CITY * 2 // 5)
-        chosen_firms = rng.choice(firms, EMPLOYERS_PER_CITY - n_public, replace=False)
+        n_public = min(len(public), per_city * 2 // 5)
+        chosen_firms = rng.choice(firms, per_city - n_public, replace=False)
         chosen_public = rng.choice(public, n_public, replace=False)
         names = np.concatenate([chosen_firms, chosen_public])
         frames.append(pd.DataFrame({"city": city, "employer": names}))
@@ -186,7 +189,8 @@ def make_people(rng: np.random.Generator, wanted: pd.DataFrame) -> pd.DataFrame:
     check = wanted["check"].fillna("").to_numpy(dtype=str)
     ids = _unique_ids(prefix, seq, check)
 
-    employer_table = employers(rng)
+    per_city = max(EMPLOYERS_PER_CITY, round(n / len(CITIES) / PEOPLE_PER_EMPLOYER))
+    employer_table = employers(rng, per_city)
     employer = np.empty(n, dtype=object)
     employer_type = np.empty(n, dtype=object)
     wanted_type = wanted["employer_type"].fillna("").to_numpy(dtype=str)

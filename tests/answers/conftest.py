@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack
 
+import dagster as dg
 import pandas as pd
 import pytest
 
@@ -45,20 +46,25 @@ def stored_url(
     request: pytest.FixtureRequest, raw: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """A database of each engine holding the records and their outputs, made once per module:
-    the tests here only read it."""
+    the tests here read it (the title asset writes its verdicts, which nothing else reads)."""
     with ExitStack() as stack:
         if request.param == "postgres":
             admin = request.getfixturevalue("postgres_admin_url")
             url = stack.enter_context(fresh_postgres(admin))
         else:
             url = f"sqlite:///{tmp_path_factory.mktemp('answers') / 'xueshi.db'}"
-        loaded = Store.from_url(url)
-        stack.callback(loaded.dispose)
-        loaded.migrate()
-        for (platform, year), batch in raw.groupby(["platform", "pull_year"]):
-            loaded.store_batch(str(platform), int(year), batch, {"done": True})
-        refresh_outputs(loaded, full=True)
+        stack.callback(load(url, raw).dispose)
         yield url
+
+
+def load(url: str, raw: pd.DataFrame) -> Store:
+    """The records stored and their outputs computed, as a first backfill leaves them."""
+    loaded = Store.from_url(url)
+    loaded.migrate()
+    for (platform, year), batch in raw.groupby(["platform", "pull_year"]):
+        loaded.store_batch(str(platform), int(year), batch, {"done": True})
+    refresh_outputs(loaded, full=True)
+    return loaded
 
 
 @pytest.fixture
@@ -73,3 +79,11 @@ def store(stored_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
     opened = Store.from_url(stored_url)
     yield opened
     opened.dispose()
+
+
+@pytest.fixture(scope="module")
+def instance() -> Iterator[dg.DagsterInstance]:
+    """One Dagster instance for a module's runs: the title asset takes the write lease, and the
+    next run finds the holder's run finished there."""
+    with dg.DagsterInstance.ephemeral() as ephemeral:
+        yield ephemeral

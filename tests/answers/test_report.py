@@ -170,7 +170,7 @@ def test_cli_report_writes_the_year_under_the_output_folder(
 
 
 def test_the_assets_show_headline_figures_and_a_chart_as_metadata(
-    store: Store, database_url: str, tmp_path: Path
+    store: Store, database_url: str, tmp_path: Path, instance: dg.DagsterInstance
 ) -> None:
     result = dg.materialize(
         [compliance_report, title_eligibility_asset],
@@ -178,6 +178,7 @@ def test_the_assets_show_headline_figures_and_a_chart_as_metadata(
             "database": Database(url=database_url),
             "output": ProvincialOutput(output_dir=str(tmp_path / "out")),
         },
+        instance=instance,
     )
     report = result.asset_materializations_for_node("compliance_report")[0].metadata
     assert report["year"].value == YEAR
@@ -193,13 +194,19 @@ def test_the_assets_show_headline_figures_and_a_chart_as_metadata(
 
 
 def test_title_eligibility_read_a_shard_at_a_time_counts_as_the_whole_bank(
-    store: Store, database_url: str, monkeypatch: pytest.MonkeyPatch
+    store: Store,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    instance: dg.DagsterInstance,
 ) -> None:
     monkeypatch.setattr("pipelines.assets.answers.shard_count", lambda _rows: 7)
+    monkeypatch.setattr(Store, "verdicts_as_of", lambda _self: None)  # judge every person
     whole = title_eligibility(title_requirements(store.read_table("hours_bank"), employer_types()))
 
     result = dg.materialize(
-        [title_eligibility_asset], resources={"database": Database(url=database_url)}
+        [title_eligibility_asset],
+        resources={"database": Database(url=database_url)},
+        instance=instance,
     )
 
     titles = result.asset_materializations_for_node("title_eligibility")[0].metadata

@@ -22,6 +22,7 @@ from connectors.core import (
     PullRequest,
     sandbox_settings,
 )
+from schemas import clock
 
 URL = "http://127.0.0.1:8765/ta_zjp/export/records.csv"
 RARE_NAMES = "欧阳·堃,𠮷喆"
@@ -238,6 +239,19 @@ def test_pull_window_resumes_with_the_look_back_ending_at_the_watermark() -> Non
 
 def test_pull_window_of_a_future_year_is_empty() -> None:
     assert decode.pull_window(PullRequest.for_year(2031), 35, date(2030, 1, 1)) is None
+
+
+def test_xueshi_today_pins_the_date_windows_end_at_and_the_open_year(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(clock.TODAY_ENV, "2022-12-31")
+    assert (clock.today(), clock.current_year()) == (date(2022, 12, 31), 2022)
+
+
+def test_a_today_that_is_not_a_date_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(clock.TODAY_ENV, "31/12/2022")
+    with pytest.raises(ValueError, match="XUESHI_TODAY='31/12/2022'"):
+        clock.today()
 
 
 def test_day_windows_cover_the_range_in_steps_of_at_most_the_limit() -> None:

@@ -460,17 +460,24 @@ class Ledger:
         self.read_files: list[str] = []
         self.changed: set[str] | None = None
 
-    def file_sizes(self, year: int, unknown: str) -> dict[str, int]:
+    def file_sizes(
+        self, year: int, unknown: str, files: Collection[str] | None = None
+    ) -> dict[str, int]:
         self.reads.append(year)
-        credited, bank = self.file_rows(year, None, unknown, LEDGER_COLUMNS)
+        credited, bank = self._rows(year, files, unknown, LEDGER_COLUMNS)
         return bank["employer"].fillna(unknown).value_counts().to_dict() if len(credited) else {}
 
     def file_rows(
         self, year: int, files: Collection[str] | None, unknown: str, columns: Collection[str]
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        self.read_files += sorted(files or ())
+        return self._rows(year, files, unknown, columns)
+
+    def _rows(
+        self, year: int, files: Collection[str] | None, unknown: str, columns: Collection[str]
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
         bank = self.hours_bank[self.hours_bank["year"] == year]
         if files is not None:
-            self.read_files += sorted(files)
             bank = bank[bank["employer"].fillna(unknown).isin(list(files))]
         credited = self.completion[
             (self.completion["credited_year"] == year)
@@ -503,6 +510,26 @@ def test_update_reads_only_the_files_the_ledger_changed_since_the_manifest(
     assert [r["学时"] for r in rows] == [1.5]
 
 
+def test_update_renames_an_unread_file_whose_name_a_new_employer_now_shares(
+    tmp_path: Path,
+) -> None:
+    source = Ledger()
+    update_provincial(source, tmp_path, {2021: 1, 2022: 1})
+    twin = f" {FIRM}"  # the same file name once trimmed
+    third = id_number("37060219751231003")
+    source.completion = pd.concat([source.completion, ledger(ledger_row("t", third))])
+    source.hours_bank = pd.concat([source.hours_bank, bank(bank_row(third, employer=twin))])
+    source.changed = {twin}
+
+    again = update_provincial(source, tmp_path, {2021: 1, 2022: 2})
+
+    names = {f.employer: f.path.name for f in again.files if (f.year, f.kind) == (2022, "hours")}
+    assert names[FIRM] != names[twin] and all("~" in names[e] for e in (FIRM, twin))
+    assert sorted(p.name for p in (tmp_path / "provincial/2022/hours").iterdir()) == sorted(
+        names.values()
+    )
+
+
 def test_update_reads_only_the_years_whose_write_number_moved(tmp_path: Path) -> None:
     source = Ledger()
     update_provincial(source, tmp_path, {2021: 1, 2022: 1})
@@ -531,6 +558,19 @@ def test_update_reads_a_year_again_when_one_of_its_files_was_deleted(tmp_path: P
     update_provincial(source, tmp_path, {2021: 1, 2022: 1})
 
     assert source.reads == [2021, 2022, 2022]
+    assert file_of(first, 2022, "learners", FIRM).exists()
+
+
+def test_a_night_reads_only_the_employer_whose_file_was_deleted(tmp_path: Path) -> None:
+    source = Ledger()
+    first = update_provincial(source, tmp_path, {2021: 1, 2022: 1})
+    file_of(first, 2022, "learners", FIRM).unlink()
+    source.read_files.clear()
+    source.changed = set()
+
+    update_provincial(source, tmp_path, {2021: 1, 2022: 1})
+
+    assert source.read_files == [FIRM]
     assert file_of(first, 2022, "learners", FIRM).exists()
 
 

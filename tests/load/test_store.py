@@ -95,7 +95,7 @@ def test_migrate_on_an_existing_database_keeps_its_rows(database_url: str) -> No
     assert_same_tables({"raw": before}, {"raw": store.read_table("raw_record", columns=columns)})
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM xueshi_schema_version")).scalar() == (
-            "0006"
+            "0008"
         )
     store.dispose()
 
@@ -491,6 +491,17 @@ def test_a_partial_replace_names_the_files_it_changed_before_and_after(store: St
     assert store.changed_files(2022, 2) == set()
 
 
+def test_file_sizes_of_named_files_count_only_those_files(store: Store) -> None:
+    completion, hours_bank, names = outputs(ALICE, BOB, CAROL)
+    hours_bank.loc[hours_bank["id_number"] == BOB, "employer"] = "新单位"
+    hours_bank.loc[hours_bank["id_number"] == CAROL, "employer"] = None
+    store.replace_outputs(completion, hours_bank, names)
+
+    assert store.file_sizes(2022, "?") == {"泰安市第一中学": 3, "新单位": 3, "?": 3}
+    assert store.file_sizes(2022, "?", {"新单位", "无此单位"}) == {"新单位": 3}
+    assert store.file_sizes(2022, "?", {"?"}) == {"?": 3}
+
+
 def test_after_a_full_replace_every_file_is_to_be_compared(store: Store) -> None:
     store.replace_outputs(*outputs(ALICE))
 
@@ -525,6 +536,17 @@ def test_append_reconciliation_replaces_the_rows_of_a_repeated_run(store: Store)
     stored = store.read_table("reconciliation")
     assert stored["raw"].tolist() == [6, 2]
     assert (stored["run_at"] == run_at).all()
+
+
+def test_run_counts_are_the_counts_a_run_stored_and_none_for_another_run(store: Store) -> None:
+    counts = pd.DataFrame(
+        {"platform": ["ta_yx"], "year": [2022], "raw": [5], "credited": [3], "merged": [1]}
+        | {"not_credited": [1], "quarantined": [0]}
+    )
+    store.append_reconciliation("run-1", at("2022-06-01 02:00"), counts)
+
+    pd.testing.assert_frame_equal(store.run_counts("run-1"), counts, check_dtype=False)
+    assert store.run_counts("run-2") is None
 
 
 def test_read_table_names_the_known_tables_when_asked_for_another(store: Store) -> None:

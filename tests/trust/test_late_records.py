@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import delete
 
 from pipelines.assets.jobs import late_records_job, monthly_late_records
-from pipelines.assets.raw import current_year
 from pipelines.cli import main
 from pipelines.definitions import defs
 from pipelines.late import counts_late, repulls_whole, summary_line
 from pipelines.store import Store
+from schemas.clock import current_year
 from schemas.platforms import load_specs
 from schemas.tables import TABLES
 from tests.trust.conftest import Environment
