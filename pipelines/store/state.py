@@ -98,32 +98,28 @@ class PipelineState(Database):
     def changed_files(self, year: int, since: int) -> set[str] | None:
         """Employers (`''`: none) whose file of `year` writes after `since` changed; None when
         a write after `since` replaced everything (every file must be compared)."""
-        with self.engine.connect() as conn:
-            if self._full_since(conn, since):
-                return None
-            rows = conn.exec_driver_sql(
-                f"SELECT employer FROM output_file WHERE year = {int(year)} AND seq > {int(since)}"
-            ).scalars()
-            return {str(e) for e in rows}
-
-    @staticmethod
-    def _full_since(conn: Connection, since: int) -> bool:
-        """Whether a write after `since` replaced every output (or none was ever recorded)."""
-        full = conn.exec_driver_sql(
-            "SELECT seq FROM pipeline_state WHERE name = 'outputs_full'"
-        ).scalar_one_or_none()
-        return full is None or int(full) > since
+        return self._changed_since("employer", "output_file", since, f"year = {int(year)}")
 
     def changed_people(self, since: int) -> set[str] | None:
         """ID numbers whose rows writes after `since` changed; None when a write after `since`
         replaced everything."""
+        return self._changed_since("id_number", "changed_person", since)
+
+    def _changed_since(
+        self, column: str, table: str, since: int, where: str = "TRUE"
+    ) -> set[str] | None:
+        """`column` of the `table` rows that writes after `since` marked, or None when one of
+        those writes replaced every output (or none was ever recorded)."""
         with self.engine.connect() as conn:
-            if self._full_since(conn, since):
+            full = conn.exec_driver_sql(
+                "SELECT seq FROM pipeline_state WHERE name = 'outputs_full'"
+            ).scalar_one_or_none()
+            if full is None or int(full) > since:
                 return None
             rows = conn.exec_driver_sql(
-                f"SELECT id_number FROM changed_person WHERE seq > {int(since)}"
+                f"SELECT {column} FROM {table} WHERE {where} AND seq > {int(since)}"
             ).scalars()
-            return {str(p) for p in rows}
+            return {str(value) for value in rows}
 
     def outputs_write(self) -> int:
         """The number of the last write of the outputs (0 before any)."""
