@@ -18,10 +18,10 @@ import pandas as pd
 
 from pipelines.rules import REASON_WORDS
 from pipelines.store import Store
+from pipelines.store.ledger import YearCounts
 from schemas.ledger import STATES
 from schemas.platforms import PLATFORMS
 
-LEDGER_COLUMNS = ("platform", "city", "employer", "completed_at", "state", "reason")
 HOURS_BINS = (0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 120, 150, np.inf)
 BEHIND_UNITS = 15
 CHART_UNITS = 30
@@ -41,15 +41,10 @@ class Figures:
     hours: pd.DataFrame
 
 
-def read_year(store: Store, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The year's hours-bank rows and ledger rows (by credited year, else pull year, as D4)."""
-    bank = store.read_table("hours_bank", where=(f"year = {int(year)}",))
-    ledger = store.read_table(
-        "completion",
-        columns=LEDGER_COLUMNS,
-        where=(f"COALESCE(credited_year, pull_year) = {int(year)}",),
-    )
-    return bank, ledger
+def read_year(store: Store, year: int) -> tuple[pd.DataFrame, YearCounts]:
+    """The year's hours-bank rows and its ledger rows counted (by credited year, else pull
+    year, as D4)."""
+    return store.read_table("hours_bank", where=(f"year = {int(year)}",)), store.year_counts(year)
 
 
 def _people(bank: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -75,22 +70,20 @@ def _people(bank: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return table
 
 
-def figures(bank: pd.DataFrame, ledger: pd.DataFrame) -> Figures:
-    """The report's tables from one year's hours bank and ledger rows."""
-    quarantined = ledger.loc[ledger["state"].eq("quarantined")]
-    quarantine = (
-        quarantined.groupby(["city", "employer", "reason"], dropna=False)
-        .size()
-        .rename("records")
-        .reset_index()
-        .sort_values(["city", "employer", "reason"], na_position="first", ignore_index=True)
+def figures(bank: pd.DataFrame, counts: YearCounts) -> Figures:
+    """The report's tables from one year's hours bank and counted ledger rows."""
+    quarantine = counts.quarantined.sort_values(
+        ["city", "employer", "reason"], na_position="first", ignore_index=True
     )
-    per_unit_quarantine = quarantined.groupby(["city", "employer"]).size()
     units = _people(bank, ["city", "employer"])
+    per_unit_quarantine = quarantine.groupby(["city", "employer"])["records"].sum()
     units["quarantined"] = per_unit_quarantine.reindex(units.index, fill_value=0).astype("int64")
     cities = _people(bank, ["city"])
     cities["quarantined"] = (
-        quarantined.groupby("city").size().reindex(cities.index, fill_value=0).astype("int64")
+        quarantine.groupby("city")["records"]
+        .sum()
+        .reindex(cities.index, fill_value=0)
+        .astype("int64")
     )
     units["total_short_hours"] = units["public_short_hours"] + units["professional_short_hours"]
     behind = (
@@ -100,22 +93,17 @@ def figures(bank: pd.DataFrame, ledger: pd.DataFrame) -> Figures:
         .head(BEHIND_UNITS)
         .reset_index()
     )
-    state = pd.Categorical(ledger["state"], categories=list(STATES))
     platforms = (
-        pd.crosstab(ledger["platform"], state).reindex(columns=list(STATES), fill_value=0)
-        if len(ledger)
-        else pd.DataFrame(columns=list(STATES), dtype="int64")
+        counts.states.pivot_table(
+            index="platform", columns="state", values="records", aggfunc="sum", fill_value=0
+        )
+        .reindex(columns=list(STATES), fill_value=0)
+        .astype("int64")
     )
     platforms.columns = list(STATES)
     platforms.insert(0, "raw", platforms.sum(axis=1))
     platforms.index.name = "platform"
-    dated = ledger.loc[ledger["completed_at"].notna()]
-    months = (
-        dated.groupby([dated["platform"], dated["completed_at"].dt.month.rename("month")])
-        .size()
-        .rename("records")
-        .reset_index()
-    )
+    months = counts.months.sort_values(["platform", "month"], ignore_index=True)
     bins = pd.cut(bank["total_hours"], bins=list(HOURS_BINS), right=False)
     hours = bins.value_counts(sort=False).rename("people").reset_index()
     hours = pd.DataFrame(

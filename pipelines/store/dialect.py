@@ -111,6 +111,8 @@ class Dialect:
     """A collation that orders text by code point, as Python does."""
     temp_table: str
     """What ends a `CREATE TEMP TABLE` so the table lives for the transaction."""
+    local_month: str
+    """SQL: the month (1–12) of a timestamp column `{}` in Asia/Shanghai."""
     upsert_in_bulk: bool
     unique_violation: type[Exception]
 
@@ -144,6 +146,9 @@ class SQLite(Dialect):
     is_distinct = "IS NOT"
     is_same = "IS"
     code_point_order = ""  # SQLite's default BINARY collation compares UTF-8 bytes
+    # stored as UTC text with microseconds, which SQLite's date functions round to
+    # milliseconds (23:59:59.9999 would become the next day): seconds only, then UTC+8
+    local_month = "CAST(strftime('%m', substr({}, 1, 19), '+8 hours') AS INTEGER)"
     temp_table = ""
     upsert_in_bulk = True
     unique_violation = sqlite3.IntegrityError
@@ -197,6 +202,7 @@ class PostgreSQL(Dialect):
     is_distinct = "IS DISTINCT FROM"
     is_same = "IS NOT DISTINCT FROM"
     code_point_order = ' COLLATE "C"'
+    local_month = "CAST(EXTRACT(MONTH FROM {} AT TIME ZONE 'Asia/Shanghai') AS INTEGER)"
     temp_table = " ON COMMIT DROP"
     upsert_in_bulk = False
     unique_violation = UniqueViolation

@@ -28,6 +28,16 @@ class Scope:
     people: Collection[str]
 
 
+@dataclass(frozen=True)
+class YearCounts:
+    """A year's ledger rows counted: per platform and state; quarantined per city, employer
+    and reason; per platform and completion month (Asia/Shanghai). Each has `records`."""
+
+    states: pd.DataFrame
+    quarantined: pd.DataFrame
+    months: pd.DataFrame
+
+
 class Ledger(PipelineState):
     def ledger_rows(
         self,
@@ -115,6 +125,34 @@ class Ledger(PipelineState):
             staged={"files_stage": files},
         )
         return credited, bank
+
+    def year_counts(self, year: int) -> YearCounts:
+        """The ledger rows of `year` (credited year, else pull year, as D4) counted in SQL in
+        one pass, so a report reads a few thousand counts, not a year of rows."""
+        month = self.dialect.local_month.format("completed_at")
+        unit = ", ".join(
+            f"CASE WHEN state = 'quarantined' THEN {c} END AS {c}"
+            for c in ("city", "employer", "reason")
+        )
+        sql = (
+            f"SELECT platform, state, {month} AS month, {unit}, COUNT(*) AS records "
+            f"FROM completion WHERE credited_year = {int(year)} "
+            f"OR (credited_year IS NULL AND pull_year = {int(year)}) GROUP BY 1, 2, 3, 4, 5, 6"
+        )
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql(sql).all()
+        columns = ["platform", "state", "month", "city", "employer", "reason", "records"]
+        found = pd.DataFrame(rows, columns=columns).astype(
+            dict.fromkeys(columns, "str") | {"month": "Int64", "records": "int64"}
+        )
+        quarantined = found.loc[found["state"].eq("quarantined")]
+        return YearCounts(
+            states=_summed(found, ["platform", "state"]),
+            quarantined=_summed(quarantined, ["city", "employer", "reason"]),
+            months=_summed(found.dropna(subset=["month"]), ["platform", "month"]).astype(
+                {"month": "int64"}
+            ),
+        )
 
     def latest_bank_year(self) -> int | None:
         """The last year the hours bank has rows for."""
@@ -266,6 +304,11 @@ class Ledger(PipelineState):
             self._bulk_insert(
                 conn, "reconciliation", frame, FRAME_DTYPES["reconciliation"], "reconciliation"
             )
+
+
+def _summed(counts: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """`records` summed per `keys` (a missing key is a group of its own)."""
+    return counts.groupby(keys, dropna=False, sort=True)["records"].sum().reset_index()
 
 
 def _file_rows(year: int, table: str = "completion") -> str:

@@ -502,6 +502,18 @@ def test_file_sizes_of_named_files_count_only_those_files(store: Store) -> None:
     assert store.file_sizes(2022, "?", {"?"}) == {"?": 3}
 
 
+def test_year_counts_put_a_record_in_its_month_in_shanghai_to_the_microsecond(
+    store: Store,
+) -> None:
+    late = ledger_row("late", ALICE, completed_at=at("2022-03-31 23:59:59.999999"))
+    early = ledger_row("early", ALICE, completed_at=at("2022-04-01 00:00:00"))
+    store.replace_outputs(ledger(late, early), bank(bank_row(ALICE)), conflicts())
+
+    months = store.year_counts(2022).months
+
+    assert months[["month", "records"]].to_numpy().tolist() == [[3, 1], [4, 1]]
+
+
 def test_after_a_full_replace_every_file_is_to_be_compared(store: Store) -> None:
     store.replace_outputs(*outputs(ALICE))
 
