@@ -23,6 +23,7 @@ import os
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -255,7 +256,7 @@ def _to_compare(written: _Written, ledger: LedgerFiles, year: int, version: str)
     changed = ledger.changed_files(year, int(write))
     if changed is None:
         return None
-    broken = {e for e, entries in written.by_employer().items() if not _whole(written, entries)}
+    broken = {e for e, entries in written.by_employer.items() if not _whole(written, entries)}
     return {e or UNKNOWN_EMPLOYER for e in changed} | broken
 
 
@@ -265,7 +266,7 @@ def _unchanged(written: _Written, compare: set[str] | None) -> dict[str, list[Ma
         return {}
     return {
         employer: [entries[HOURS], entries[LEARNERS]]
-        for employer, entries in written.by_employer().items()
+        for employer, entries in written.by_employer.items()
         if employer not in compare
     }
 
@@ -368,8 +369,9 @@ class _Written:
         sizes = {kind: _sizes(folder / kind) for kind in (HOURS, LEARNERS)}
         return cls(folder, document, _manifest_entries(document), sizes)
 
+    @cached_property
     def by_employer(self) -> dict[str, dict[str, Mapping[str, Any]]]:
-        """The manifest's entries by employer and kind."""
+        """The manifest's entries by employer and kind (asked by two steps of the plan)."""
         found: dict[str, dict[str, Mapping[str, Any]]] = {}
         for entry in self.entries.values():
             found.setdefault(str(entry.get("employer")), {})[str(entry.get("kind"))] = entry

@@ -107,14 +107,18 @@ class Database:
         with self.engine.connect() as conn:
             return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {name}").scalar_one())
 
-    def _upsert(self, conn: Connection, name: str, row: Mapping[str, Any]) -> None:
-        insert = self.dialect.insert(TABLES[name]).values(**row)
+    def _upsert(self, conn: Connection, name: str, *rows: Mapping[str, Any]) -> None:
+        """Insert the rows (all with the same columns), or update those whose key exists."""
+        if not rows:
+            return
+        insert = self.dialect.insert(TABLES[name])
         keys = PRIMARY_KEYS[name]
         conn.execute(
             insert.on_conflict_do_update(
                 index_elements=list(keys),
-                set_={c: insert.excluded[c] for c in row if c not in keys},
-            )
+                set_={c: insert.excluded[c] for c in rows[0] if c not in keys},
+            ),
+            list(rows),
         )
 
     def _bulk_insert(

@@ -79,7 +79,6 @@ class Ledger(PipelineState):
             )
             with self.engine.connect() as conn:
                 return {str(f): int(n) for f, n in conn.exec_driver_sql(sql).all()}
-        sizes = {}
         with self.engine.connect() as conn, conn.begin():
             self._stage_keys(conn, "files_stage", "value", files)
             sql = (

@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import Connection
 
 from pipelines.store.base import Database, literal
-from schemas.tables import TABLES
 
 _OUTPUT_YEARS = "substr(name, 1, 8) = 'outputs:'"
 """`pipeline_state` rows of output years (not `LIKE`: psycopg reads `%` as a placeholder)."""
@@ -29,9 +28,15 @@ class LedgerState:
 class PipelineState(Database):
     def last_batch(self) -> int:
         """The number of the last batch stored (0 before any)."""
-        sql = "SELECT seq FROM pipeline_state WHERE name = 'raw'"
+        return int(self._seq("raw") or 0)
+
+    def _seq(self, name: str) -> int | None:
+        """The number `pipeline_state` keeps under `name`, or None when it keeps none."""
         with self.engine.connect() as conn:
-            return int(conn.exec_driver_sql(sql).scalar_one())
+            seq = conn.exec_driver_sql(
+                f"SELECT seq FROM pipeline_state WHERE name = {literal(name)}"
+            ).scalar_one_or_none()
+        return None if seq is None else int(seq)
 
     def ledger_state(self) -> LedgerState | None:
         """The batch the outputs were last brought up to, and the rules that computed them."""
@@ -110,12 +115,10 @@ class PipelineState(Database):
     ) -> set[str] | None:
         """`column` of the `table` rows that writes after `since` marked, or None when one of
         those writes replaced every output (or none was ever recorded)."""
+        full = self._seq("outputs_full")
+        if full is None or full > since:
+            return None
         with self.engine.connect() as conn:
-            full = conn.exec_driver_sql(
-                "SELECT seq FROM pipeline_state WHERE name = 'outputs_full'"
-            ).scalar_one_or_none()
-            if full is None or int(full) > since:
-                return None
             rows = conn.exec_driver_sql(
                 f"SELECT {column} FROM {table} WHERE {where} AND seq > {int(since)}"
             ).scalars()
@@ -123,12 +126,7 @@ class PipelineState(Database):
 
     def outputs_write(self) -> int:
         """The number of the last write of the outputs (0 before any)."""
-        with self.engine.connect() as conn:
-            return int(
-                conn.exec_driver_sql(
-                    "SELECT seq FROM pipeline_state WHERE name = 'outputs'"
-                ).scalar_one()
-            )
+        return int(self._seq("outputs") or 0)
 
     def _mark_years(
         self,
@@ -152,21 +150,14 @@ class PipelineState(Database):
         if every:
             conn.exec_driver_sql(f"UPDATE pipeline_state SET seq = {write} WHERE {_OUTPUT_YEARS}")
             self._upsert(conn, "pipeline_state", {"name": "outputs_full", "seq": write})
-        for year in sorted(years):
-            self._upsert(conn, "pipeline_state", {"name": f"outputs:{year}", "seq": write})
-        if files:
-            insert = self.dialect.insert(TABLES["output_file"])
-            conn.execute(
-                insert.on_conflict_do_update(
-                    index_elements=["year", "employer"], set_={"seq": insert.excluded.seq}
-                ),
-                [{"year": y, "employer": e, "seq": write} for y, e in sorted(files)],
-            )
-        if people:
-            insert = self.dialect.insert(TABLES["changed_person"])
-            conn.execute(
-                insert.on_conflict_do_update(
-                    index_elements=["id_number"], set_={"seq": insert.excluded.seq}
-                ),
-                [{"id_number": p, "seq": write} for p in sorted(people)],
-            )
+        self._upsert(
+            conn, "pipeline_state", *({"name": f"outputs:{y}", "seq": write} for y in sorted(years))
+        )
+        self._upsert(
+            conn,
+            "output_file",
+            *({"year": y, "employer": e, "seq": write} for y, e in sorted(files)),
+        )
+        self._upsert(
+            conn, "changed_person", *({"id_number": p, "seq": write} for p in sorted(people))
+        )

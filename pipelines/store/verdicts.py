@@ -18,11 +18,7 @@ _STATE = "title_verdicts"
 class Verdicts(PipelineState):
     def verdicts_as_of(self) -> int | None:
         """The write of the outputs the verdicts reflect; None before any were computed."""
-        with self.engine.connect() as conn:
-            seq = conn.exec_driver_sql(
-                f"SELECT seq FROM pipeline_state WHERE name = '{_STATE}'"
-            ).scalar_one_or_none()
-        return None if seq is None else int(seq)
+        return self._seq(_STATE)
 
     def replace_verdicts(
         self,
