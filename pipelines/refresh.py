@@ -36,8 +36,6 @@ from pipelines.shards import SHARD_RECORDS, Shard, count_for, shards
 from pipelines.store import LedgerState, Scope, Store
 from schemas.raw import TZ
 
-TIME_BOUND_REASONS: tuple[str, ...] = ("out_of_range_date",)
-"""Quarantine reasons that depend on the run's date (R12), so are judged again every run."""
 FULL_SHARE = 0.25
 """Above this share of changed records, reading everything beats looking people up."""
 
@@ -216,7 +214,7 @@ def refresh_changes(
     and record the plan's state in the same transaction."""
     config = config or RulesConfig()
     changed = store.raw_records(batches=plan.batches, payload=False)
-    before = store.ledger_rows(LINK_COLUMNS, keys=changed["record_key"], reasons=TIME_BOUND_REASONS)
+    before = store.ledger_rows(LINK_COLUMNS, keys=changed["record_key"], time_bound=True)
     seeds_raw = pd.concat(
         [changed, store.raw_records(keys=before["record_key"], payload=False)]
     ).drop_duplicates("record_key")

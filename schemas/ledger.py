@@ -13,6 +13,8 @@ QUARANTINE_REASONS: tuple[str, ...] = (
     "out_of_range_date",
     "invalid_hours",
 )
+TIME_BOUND_REASON = "out_of_range_date"
+"""The one quarantine that depends on the run's date (R12): judged again by every refresh."""
 MODES: tuple[str, ...] = ("training", "self_study", "conversion")
 """学习方式: platform records are training (R5); forms bring the other two (FORMS.md)."""
 FORM_REASONS: tuple[str, ...] = (

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -33,6 +34,7 @@ from schemas.ledger import (
     ELIGIBILITY_DTYPES,
     HOURS_BANK_DTYPES,
     RECONCILIATION_DTYPES,
+    TIME_BOUND_REASON,
 )
 from schemas.raw import RAW_DTYPES, TIMESTAMP, TZ
 
@@ -93,6 +95,16 @@ WATERMARK_DTYPES: dict[str, str] = {
 NAME_CONFLICT_DTYPES: dict[str, str] = {"id_number": "str", "names": "str", **BUCKET}
 SHARD_RESULT_DTYPES: dict[str, str] = {"run_id": "str", "shard": "int64", "summary": "str"}
 TITLE_VERDICT_DTYPES: dict[str, str] = {**ELIGIBILITY_DTYPES, **BUCKET}
+LEDGER_COUNT_DTYPES: dict[str, str] = {
+    "year": "int64",
+    "platform": "str",
+    "state": "str",
+    "month": "int64",
+    "city": "str",
+    "employer": "str",
+    "reason": "str",
+    "records": "int64",
+}
 
 FRAME_DTYPES: dict[str, dict[str, str]] = {
     "raw_record": STORED_RAW_DTYPES,
@@ -103,9 +115,11 @@ FRAME_DTYPES: dict[str, dict[str, str]] = {
     "name_conflict": NAME_CONFLICT_DTYPES,
     "shard_result": SHARD_RESULT_DTYPES,
     "title_verdict": TITLE_VERDICT_DTYPES,
+    "ledger_count": LEDGER_COUNT_DTYPES,
 }
 """Each table's columns, in order, as the pandas dtypes `pipelines.store` returns."""
 
+LEDGER_COUNT_KEYS: tuple[str, ...] = tuple(LEDGER_COUNT_DTYPES)[:-1]
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "raw_record": ("record_key",),
     "watermark": ("platform", "year"),
@@ -118,10 +132,11 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "output_file": ("year", "employer"),
     "title_verdict": ("id_number",),
     "changed_person": ("id_number",),
+    "ledger_count": LEDGER_COUNT_KEYS,
 }
 
 _REQUIRED = frozenset({"platform", "source_key", "state"})
-_COUNT_COLUMNS = frozenset({"raw", "credited", "merged", "not_credited", "quarantined"})
+_COUNT_COLUMNS = frozenset({"raw", "credited", "merged", "not_credited", "quarantined", "records"})
 
 
 def _column_type(name: str, dtype: str) -> TypeEngine[Any]:
@@ -179,12 +194,18 @@ raw_record = _table(
 """`batch_seq`: the store batch that last changed the row, so the ledger folds in only changes;
 `seen_batch`: the last batch that saw it (its `last_seen_at` reaches the ledger from there)."""
 watermark = _table("watermark")
+_TIME_BOUND = text(f"reason = '{TIME_BOUND_REASON}'")
 completion = _table(
     "completion",
     Index(None, "id_number"),
     Index(None, "person_bucket"),
     Index(None, "credited_year", "id_number"),
+    Index(
+        "ix_completion_time_bound", "reason", sqlite_where=_TIME_BOUND, postgresql_where=_TIME_BOUND
+    ),
 )
+"""`ix_completion_time_bound` holds only the rows R12 quarantined for their date, which every
+refresh judges again: a night finds them without reading the ledger."""
 hours_bank = _table("hours_bank", Index(None, "person_bucket"), Index(None, "year", "employer"))
 reconciliation = _table("reconciliation")
 name_conflict = _table("name_conflict", Index(None, "person_bucket"))
@@ -222,6 +243,11 @@ changed_person = Table(
 """The write of the outputs that last changed a person's rows (partial writes only), so the
 answers recompute only those people after a night."""
 title_verdict = _table("title_verdict", Index(None, "person_bucket"))
+ledger_count = _table("ledger_count")
+"""The ledger's rows counted, kept by every write of the ledger in the same transaction, so D4
+and the compliance report read a few thousand counts instead of the ledger: per year (credited,
+else pulled, as D4), platform, state and month of completion in Asia/Shanghai (0: none), and
+for quarantined rows their city, employer and reason (`''` for the others, and for none)."""
 """R3's verdict per person, as of the write `pipeline_state` `title_verdicts` names."""
 
 run_lease = Table(

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection
+from sqlalchemy import Connection, inspect
 
 from pipelines.shards import Shard, id_buckets
-from pipelines.store.base import in_shard, is_in, literal
+from pipelines.store.base import in_shard, literal
 from pipelines.store.state import LedgerState, PipelineState
-from schemas.ledger import STATES
-from schemas.tables import FRAME_DTYPES, PRIMARY_KEYS, TABLES
+from schemas.ledger import STATES, TIME_BOUND_REASON
+from schemas.tables import FRAME_DTYPES, LEDGER_COUNT_KEYS, PRIMARY_KEYS, TABLES
 
 _SCOPE_STAGES = ("keys_stage", "years_stage", "people_stage")
+_IN_SCOPE = "record_key IN (SELECT record_key FROM keys_stage)"
+_UNIT = ("city", "employer", "reason")
+"""What `ledger_count` keeps of a quarantined row besides its year, platform, state, month."""
 
 
 @dataclass(frozen=True)
@@ -45,15 +50,16 @@ class Ledger(PipelineState):
         *,
         keys: Collection[str] | None = None,
         people: Collection[str] | None = None,
-        reasons: Collection[str] | None = None,
+        time_bound: bool = False,
     ) -> pd.DataFrame:
-        """`columns` of the ledger rows with one of `keys`, of one of `people`, or with one of
-        `reasons` (whichever are given; a row matching several comes once)."""
+        """`columns` of the ledger rows with one of `keys`, of one of `people`, or quarantined
+        for their date (`time_bound`, R12: from a partial index, not a scan), whichever are
+        given; a row matching several comes once."""
         columns = list(dict.fromkeys(["record_key", *columns]))
         reads = [
             {"keys": {"record_key": keys}} if keys is not None else None,
             {"keys": {"id_number": people}} if people is not None else None,
-            {"where": [is_in("reason", reasons)]} if reasons is not None else None,
+            {"where": [f"reason = {literal(TIME_BOUND_REASON)}"]} if time_bound else None,
         ]
         found = [self._read("completion", columns=columns, **r) for r in reads if r is not None]
         if not found:
@@ -126,28 +132,17 @@ class Ledger(PipelineState):
         return credited, bank
 
     def year_counts(self, year: int) -> YearCounts:
-        """The ledger rows of `year` (credited year, else pull year, as D4) counted in SQL in
-        one pass, so a report reads a few thousand counts, not a year of rows."""
-        month = self.dialect.local_month.format("completed_at")
-        unit = ", ".join(
-            f"CASE WHEN state = 'quarantined' THEN {c} END AS {c}"
-            for c in ("city", "employer", "reason")
-        )
-        sql = (
-            f"SELECT platform, state, {month} AS month, {unit}, COUNT(*) AS records "
-            f"FROM completion WHERE credited_year = {int(year)} "
-            f"OR (credited_year IS NULL AND pull_year = {int(year)}) GROUP BY 1, 2, 3, 4, 5, 6"
-        )
-        with self.engine.connect() as conn:
-            rows = conn.exec_driver_sql(sql).all()
-        columns = ["platform", "state", "month", "city", "employer", "reason", "records"]
-        found = pd.DataFrame(rows, columns=columns).astype(
-            dict.fromkeys(columns, "str") | {"month": "Int64", "records": "int64"}
+        """The ledger rows of `year` (credited year, else pull year, as D4) counted: read from
+        `ledger_count`, so a report reads a few thousand counts, not a year of rows."""
+        rows = self._read("ledger_count", where=(f"year = {int(year)}",))
+        found = rows.assign(
+            month=rows["month"].astype("Int64").replace(0, pd.NA),
+            **{c: rows[c].replace("", pd.NA) for c in _UNIT},
         )
         quarantined = found.loc[found["state"].eq("quarantined")]
         return YearCounts(
             states=_summed(found, ["platform", "state"]),
-            quarantined=_summed(quarantined, ["city", "employer", "reason"]),
+            quarantined=_summed(quarantined, list(_UNIT)),
             months=_summed(found.dropna(subset=["month"]), ["platform", "month"]).astype(
                 {"month": "int64"}
             ),
@@ -161,15 +156,15 @@ class Ledger(PipelineState):
 
     def state_counts(self) -> pd.DataFrame:
         """D4 over the whole ledger: records per platform, year and state (the SQL twin of
-        `pipelines.rules.bank.reconciliation_counts`, so a partial recompute still counts all)."""
+        `pipelines.rules.bank.reconciliation_counts`), summed from `ledger_count`, so it costs
+        the same after a night at any size of the history."""
         states = list(STATES)
         sums = ", ".join(
-            f"SUM(CASE WHEN state = {literal(s)} THEN 1 ELSE 0 END) AS {s}" for s in states
+            f"SUM(CASE WHEN state = {literal(s)} THEN records ELSE 0 END) AS {s}" for s in states
         )
-        year = "COALESCE(credited_year, pull_year)"
         sql = (
-            f"SELECT platform, {year} AS year, COUNT(*) AS raw, {sums} FROM completion "
-            f"GROUP BY platform, {year} ORDER BY platform, {year}"
+            f"SELECT platform, year, SUM(records) AS raw, {sums} FROM ledger_count "
+            "GROUP BY platform, year ORDER BY platform, year"
         )
         with self.engine.connect() as conn:
             rows = conn.exec_driver_sql(sql).all()
@@ -209,13 +204,16 @@ class Ledger(PipelineState):
         with self.transaction() as conn:
             if isinstance(scope, Scope):
                 self._replace_scope(conn, frames, scope)
-            else:
-                if scope is None:
-                    self.dialect.clear(conn, frames)
-                else:
-                    for name in frames:
-                        conn.exec_driver_sql(f"DELETE FROM {name} WHERE {in_shard(scope)}")
+            elif scope is None:
+                self.dialect.clear(conn, [*frames, "ledger_count"])
                 self._insert_outputs(conn, frames)
+                self._count(conn, "TRUE", ())
+            else:
+                before = self._counted(conn, in_shard(scope))
+                for name in frames:
+                    conn.exec_driver_sql(f"DELETE FROM {name} WHERE {in_shard(scope)}")
+                self._insert_outputs(conn, frames)
+                self._count(conn, in_shard(scope), before)
             if scope is None:
                 years = {int(y) for y in frames["hours_bank"]["year"]}
                 years |= {int(y) for y in frames["completion"]["credited_year"].dropna()}
@@ -242,8 +240,10 @@ class Ledger(PipelineState):
         files its rows fell in before the delete or fall in after the insert."""
         self._stage_scope(conn, scope)
         files = self._scope_files(conn)
+        before = self._counted(conn, _IN_SCOPE)
         self._delete_scope(conn)
         self._insert_outputs(conn, frames)
+        self._count(conn, _IN_SCOPE, before)
         files |= self._scope_files(conn)
         for name in _SCOPE_STAGES:
             conn.exec_driver_sql(f"DROP TABLE {name}")
@@ -272,10 +272,56 @@ class Ledger(PipelineState):
         ).all()
         return {(int(year), str(employer)) for year, employer in rows}
 
-    def _delete_scope(self, conn: Connection) -> None:
-        conn.exec_driver_sql(
-            "DELETE FROM completion WHERE record_key IN (SELECT record_key FROM keys_stage)"
+    def _counted(self, conn: Connection, where: str) -> list[tuple[Any, ...]]:
+        """The ledger rows meeting `where` counted as `ledger_count` counts them."""
+        month = self.dialect.local_month.format("completed_at")
+        unit = ", ".join(
+            f"CASE WHEN state = 'quarantined' THEN COALESCE({c}, '') ELSE '' END" for c in _UNIT
         )
+        sql = (
+            f"SELECT COALESCE(credited_year, pull_year), platform, state, COALESCE({month}, 0), "
+            f"{unit}, COUNT(*) FROM completion WHERE {where} GROUP BY 1, 2, 3, 4, 5, 6, 7"
+        )
+        return [tuple(row) for row in conn.exec_driver_sql(sql).all()]
+
+    def _count(self, conn: Connection, where: str, before: Collection[tuple[Any, ...]]) -> None:
+        """Move `ledger_count` by what the rows meeting `where` count now less what they
+        counted `before` the write (a few hundred groups at most, whatever the ledger's size)."""
+        delta: Counter[tuple[Any, ...]] = Counter()
+        for *key, records in self._counted(conn, where):
+            delta[tuple(key)] += int(records)
+        for *key, records in before:
+            delta[tuple(key)] -= int(records)
+        rows = [
+            dict(zip(LEDGER_COUNT_KEYS, key, strict=True)) | {"records": n}
+            for key, n in sorted(delta.items())
+            if n
+        ]
+        if not rows:
+            return
+        table = TABLES["ledger_count"]
+        insert = self.dialect.insert(table)
+        conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=list(LEDGER_COUNT_KEYS),
+                set_={"records": table.c.records + insert.excluded.records},
+            ),
+            rows,
+        )
+        conn.exec_driver_sql("DELETE FROM ledger_count WHERE records = 0")
+
+    def _after_upgrade(self, conn: Connection) -> None:
+        """Count a ledger stored before `ledger_count` existed (revision 0009)."""
+        super()._after_upgrade(conn)
+        if "ledger_count" not in inspect(conn).get_table_names():
+            return  # migrated to a revision before 0009
+        counted = conn.exec_driver_sql("SELECT 1 FROM ledger_count LIMIT 1").first()
+        stored = conn.exec_driver_sql("SELECT 1 FROM completion LIMIT 1").first()
+        if counted is None and stored is not None:
+            self._count(conn, "TRUE", ())
+
+    def _delete_scope(self, conn: Connection) -> None:
+        conn.exec_driver_sql(f"DELETE FROM completion WHERE {_IN_SCOPE}")
         conn.exec_driver_sql(
             "DELETE FROM hours_bank WHERE EXISTS (SELECT 1 FROM years_stage AS s "
             "WHERE s.id_number = hours_bank.id_number AND s.year = hours_bank.year)"

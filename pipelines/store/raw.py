@@ -163,6 +163,7 @@ class RawRecords(PipelineState):
 
     def _after_upgrade(self, conn: Connection) -> None:
         """Place the records revision 0003 found stored (marked -1) with their person."""
+        super()._after_upgrade(conn)
         if "person_bucket" not in {c["name"] for c in inspect(conn).get_columns("raw_record")}:
             return  # migrated to a revision before 0003
         rows = conn.exec_driver_sql(

@@ -95,7 +95,7 @@ def test_migrate_on_an_existing_database_keeps_its_rows(database_url: str) -> No
     assert_same_tables({"raw": before}, {"raw": store.read_table("raw_record", columns=columns)})
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM xueshi_schema_version")).scalar() == (
-            "0008"
+            "0009"
         )
     store.dispose()
 
@@ -116,6 +116,30 @@ def test_migrate_gives_stored_records_their_person_bucket(database_url: str) -> 
 
     stored = store.read_table("raw_record", columns=("person_bucket",))
     assert stored["person_bucket"].tolist() == id_buckets(pd.Series([ALICE])).tolist()
+    store.dispose()
+
+
+def test_migrate_counts_a_ledger_stored_before_the_counts_were_kept(database_url: str) -> None:
+    store = Store.from_url(database_url)
+    store.migrate("0008")
+    with store.engine.begin() as conn:
+        for key, state in (("1", "credited"), ("2", "credited"), ("3", "not_credited")):
+            conn.execute(
+                text(
+                    "INSERT INTO completion (record_key, platform, id_number, completed_at, "
+                    "credited_year, makeup, state, pull_year, person_bucket) VALUES "
+                    f"('ta_yx:{key}', 'ta_yx', '{ALICE}', '2022-05-03T02:00:00.000000Z', 2022, "
+                    f"false, '{state}', 2022, 0)"
+                )
+            )
+
+    store.migrate()
+
+    d4 = store.state_counts()
+    assert d4[["platform", "year", "raw", "credited", "not_credited"]].values.tolist() == [
+        ["ta_yx", 2022, 3, 2, 1]
+    ]
+    assert store.year_counts(2022).months[["month", "records"]].values.tolist() == [[5, 3]]
     store.dispose()
 
 

@@ -152,6 +152,43 @@ def test_the_stored_d4_counts_equal_the_rules_counts(store: Store) -> None:
     )
 
 
+def year_counted(completion: pd.DataFrame, year: int) -> list[pd.DataFrame]:
+    """What `Store.year_counts` must say, counted from the ledger's rows in pandas."""
+    rows = completion[completion["credited_year"].fillna(completion["pull_year"]) == year]
+    rows = rows.assign(month=rows["completed_at"].dt.tz_convert("Asia/Shanghai").dt.month)
+    quarantined = rows[rows["state"] == "quarantined"]
+
+    def summed(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+        return frame.groupby(keys, dropna=False).size().rename("records").reset_index()
+
+    return [
+        summed(rows, ["platform", "state"]),
+        summed(quarantined, ["city", "employer", "reason"]),
+        summed(rows.dropna(subset=["month"]), ["platform", "month"]),
+    ]
+
+
+def test_the_counts_kept_through_a_night_equal_a_count_of_the_ledger(store: Store) -> None:
+    history(store)
+    refresh_outputs(store)
+
+    stored(
+        store,
+        bare_withdrawal("1", at("2022-06-01 00:00")),
+        raw_row("5", raw_id=CAROL, name="王五", completed_at=at("2022-11-30 20:00")),
+        raw_row("6", raw_id="37092119800101"),
+    )
+    refresh_outputs(store)
+
+    completion = store.read_table("completion")
+    pd.testing.assert_frame_equal(store.state_counts(), reconciliation_counts(completion))
+    kept = store.year_counts(2022)
+    for found, expected in zip(
+        (kept.states, kept.quarantined, kept.months), year_counted(completion, 2022), strict=True
+    ):
+        pd.testing.assert_frame_equal(found, expected, check_dtype=False)
+
+
 def test_a_record_sent_again_unchanged_only_moves_its_sighting(store: Store) -> None:
     history(store)
     refresh_outputs(store)
