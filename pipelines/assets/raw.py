@@ -16,7 +16,7 @@ from pipelines.forms import (
     read_year_register,
     unit_cities,
 )
-from pipelines.guards import EMPTY_FLOOR, WITHDRAWAL_SHARE, Limits, guarded
+from pipelines.guards import EMPTY_FLOOR, SNAPSHOT_FAMILIES, WITHDRAWAL_SHARE, Limits, guarded
 from pipelines.late import (
     LATE_METADATA,
     counts_late,
@@ -119,7 +119,12 @@ def raw_asset(spec: PlatformSpec) -> dg.AssetsDefinition:
         this_year = current_year()
         for key in context.partition_keys:
             year = int(key)
-            known = store.known_keys(spec.code, year)
+            late_counted = counts_late(spec, year, this_year)
+            known = (
+                store.known_keys(spec.code, year)
+                if late_counted or spec.family in SNAPSHOT_FAMILIES
+                else None
+            )
             whole = repulls_whole(spec, year, this_year)
             request = PullRequest.for_year(
                 year,
@@ -132,7 +137,7 @@ def raw_asset(spec: PlatformSpec) -> dg.AssetsDefinition:
                 spec,
                 request,
                 coalesce(platforms.pull(spec.code, request, progress=context.log.info)),
-                held=len(known),
+                held=len(known) if known is not None else store.live_count(spec.code, year),
                 limits=config.limits(),
             )
             for batch in batches:
@@ -145,7 +150,7 @@ def raw_asset(spec: PlatformSpec) -> dg.AssetsDefinition:
                 if len(batch.records):
                     last = batch.records
             context.log.info(stored_message(spec.code, key, pulled[key]))
-            if known and counts_late(spec, year, this_year):
+            if known and late_counted:
                 late[key] = missed(pd.concat(keys) if keys else [], known)
                 context.log.info(f"{spec.code} {key}: {late[key]} late records the nights missed")
         yield dg.MaterializeResult(

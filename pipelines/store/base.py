@@ -164,10 +164,12 @@ class Database:
         where: Sequence[str] = (),
         keys: Mapping[str, Collection[str]] | None = None,
         staged: Mapping[str, Collection[str]] | None = None,
+        ordered: bool = True,
     ) -> pd.DataFrame:
         """Rows of `name` (its `columns`, in schema order) matching every SQL condition of
         `where`, and, for each column of `keys`, one of its values (staged in a temporary table,
-        so a million keys cost one join, not a million parameters); ordered by primary key.
+        so a million keys cost one join, not a million parameters); ordered by primary key
+        unless the caller sorts them itself (`ordered=False` spares the engine a sort).
         `staged` names further temporary tables (one column, `value`) that `where` may use."""
         dtypes = {
             c: t for c, t in FRAME_DTYPES[name].items() if columns is None or c in set(columns)
@@ -185,7 +187,8 @@ class Database:
             sql = f"FROM {name}"
             if conditions:
                 sql += " WHERE " + " AND ".join(f"({c})" for c in conditions)
-            sql += f" ORDER BY {column_list(PRIMARY_KEYS[name])}"
+            if ordered:
+                sql += f" ORDER BY {column_list(PRIMARY_KEYS[name])}"
             frame = self.dialect.read(conn, sql, dtypes, self.chunk_rows)
             for stage in stages:
                 conn.exec_driver_sql(f"DROP TABLE {stage}")

@@ -110,7 +110,8 @@ class Ledger(PipelineState):
         self, year: int, files: Collection[str], unknown: str, columns: Collection[str]
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The credited ledger rows with hours (their `columns`) and the bank rows of the
-        person-years whose employer (or `unknown`) is one of `files`."""
+        person-years whose employer (or `unknown`) is one of `files`, in no order (the files
+        sort their rows)."""
         employer = _of_files("hours_bank", unknown in files)
         people = f"id_number IN ({_people_of_files(year, unknown in files)})"
         if unknown in files:  # rows without a bank row land in `unknown`'s file, which refuses them
@@ -122,6 +123,7 @@ class Ledger(PipelineState):
             columns=columns,
             where=(_file_rows(year), people),
             staged={"files_stage": files},
+            ordered=False,
         )
         bank = self._read(
             "hours_bank",

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, inspect, text
 
 from pipelines.rules.versions import VERSION_ORDER, order_versions
 from pipelines.shards import Shard, person_buckets
-from pipelines.store.base import in_shard, is_in
+from pipelines.store.base import in_shard, is_in, literal
 from pipelines.store.dialect import Dialect, column_list, quote
 from pipelines.store.state import PipelineState
 from schemas.raw import RAW_DTYPES, conform, record_key
@@ -194,19 +194,21 @@ class RawRecords(PipelineState):
         return None if state is None else json.loads(state)
 
     def known_keys(self, platform: str, year: int) -> frozenset[str]:
-        """Source keys stored for a partition and not withdrawn (a snapshot family's baseline)."""
-        table = TABLES["raw_record"]
-        query = (
-            table.select()
-            .with_only_columns(table.c.source_key)
-            .where(
-                table.c.platform == platform,
-                table.c.pull_year == year,
-                table.c.withdrawn.is_(False),
-            )
+        """Source keys stored for a partition and not withdrawn (a snapshot family's baseline),
+        read from an index alone."""
+        keys = self._read(
+            "raw_record", columns=["source_key"], where=[_live(platform, year)], ordered=False
         )
+        return frozenset(keys["source_key"])
+
+    def live_count(self, platform: str, year: int) -> int:
+        """How many records a partition holds, not withdrawn (counted from an index alone)."""
         with self.engine.connect() as conn:
-            return frozenset(conn.execute(query).scalars())
+            return int(
+                conn.exec_driver_sql(
+                    f"SELECT COUNT(*) FROM raw_record WHERE {_live(platform, year)}"
+                ).scalar_one()
+            )
 
     def raw_records(
         self,
@@ -254,6 +256,11 @@ class RawRecords(PipelineState):
         with self.engine.connect() as conn:
             rows = conn.exec_driver_sql(sql).all()
         return pd.Series({str(p): int(n) for p, n in rows}, dtype="int64")
+
+
+def _live(platform: str, year: int) -> str:
+    """SQL: the live records of a partition (the index on platform, year, withdrawn serves)."""
+    return f"platform = {literal(platform)} AND pull_year = {int(year)} AND NOT withdrawn"
 
 
 def _newer(dialect: Dialect) -> str:

@@ -95,7 +95,7 @@ def test_migrate_on_an_existing_database_keeps_its_rows(database_url: str) -> No
     assert_same_tables({"raw": before}, {"raw": store.read_table("raw_record", columns=columns)})
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM xueshi_schema_version")).scalar() == (
-            "0009"
+            "0010"
         )
     store.dispose()
 
@@ -136,10 +136,10 @@ def test_migrate_counts_a_ledger_stored_before_the_counts_were_kept(database_url
     store.migrate()
 
     d4 = store.state_counts()
-    assert d4[["platform", "year", "raw", "credited", "not_credited"]].values.tolist() == [
+    assert d4[["platform", "year", "raw", "credited", "not_credited"]].to_numpy().tolist() == [
         ["ta_yx", 2022, 3, 2, 1]
     ]
-    assert store.year_counts(2022).months[["month", "records"]].values.tolist() == [[5, 3]]
+    assert store.year_counts(2022).months[["month", "records"]].to_numpy().tolist() == [[5, 3]]
     store.dispose()
 
 
@@ -392,6 +392,15 @@ def test_known_keys_are_the_partitions_records_not_withdrawn(store: Store) -> No
 
     assert store.known_keys("ta_yx", 2022) == frozenset({"1", "2"})
     assert store.known_keys("yt_ldu", 2022) == frozenset()
+
+
+def test_a_partitions_live_count_leaves_out_withdrawn_records(store: Store) -> None:
+    store.store_batch(
+        "ta_yx", 2022, raw_frame(raw_row("1"), raw_row("2"), raw_row("3", withdrawn=True)), {}
+    )
+    store.store_batch("ta_yx", 2021, raw_frame(raw_row("4", pull_year=2021)), {})
+
+    assert (store.live_count("ta_yx", 2022), store.live_count("yt_ldu", 2022)) == (2, 0)
 
 
 def test_watermark_is_none_before_the_first_batch_and_the_latest_after(store: Store) -> None:

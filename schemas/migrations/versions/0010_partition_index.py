@@ -1,0 +1,31 @@
+"""A partition's live records counted, and its live keys read, from one index alone: the index
+on `raw_record (platform, pull_year)` becomes one on `(platform, pull_year, withdrawn,
+source_key)`, so a night no longer reads a year of rows to learn how many it holds.
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0010"
+down_revision: str | None = "0009"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+COVERING = ["platform", "pull_year", "withdrawn", "source_key"]
+
+
+def upgrade() -> None:
+    op.drop_index("ix_raw_record_platform_pull_year", "raw_record")
+    op.create_index("ix_raw_record_platform_pull_year_withdrawn_source_key", "raw_record", COVERING)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_raw_record_platform_pull_year_withdrawn_source_key", "raw_record")
+    op.create_index("ix_raw_record_platform_pull_year", "raw_record", ["platform", "pull_year"])
