@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import ExitStack
+from queue import Full, Queue
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pandas as pd
@@ -128,6 +130,55 @@ def pull(
             f"{code} {request.year}: {records} records in {batches} batches,"
             f" {client.requests - requests} requests ({client.retries - retries} retried)"
         )
+
+
+T = TypeVar("T")
+READ_AHEAD = 8
+"""Pages a pull may run ahead of the step that stores them."""
+_POLL_SECONDS = 0.1
+
+
+def read_ahead(pages: Generator[T, None, None], depth: int = READ_AHEAD) -> Iterator[T]:
+    """`pages` fetched and decoded by a thread at most `depth` pages ahead of the caller, so the
+    next page travels while the last is stored (the platform's server, the parse and the
+    database each wait less on the others). An error of the pull is raised here, in order; a
+    caller that stops early stops the pull and closes it (its client with it)."""
+    queue: Queue[tuple[bool, T | BaseException | None]] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[bool, T | BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=_POLL_SECONDS)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if not put((False, page)):
+                    return
+            put((True, None))
+        except BaseException as error:  # handed to the caller's thread, raised there
+            put((True, error))
+        finally:
+            pages.close()
+
+    thread = threading.Thread(target=produce, name="xueshi-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            done, item = queue.get()  # the thread always ends by putting `done`
+            if done:
+                if isinstance(item, BaseException):
+                    raise item
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _log_progress(message: str) -> None:

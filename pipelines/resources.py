@@ -14,7 +14,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from connectors.core import Batch, Progress, PullRequest, RetryPolicy
-from connectors.pull import pull
+from connectors.pull import pull, read_ahead
 from pipelines.crash import store_progress
 from pipelines.locks import WAIT_SECONDS, acquire
 from pipelines.store import Store, default_database_url
@@ -90,7 +90,7 @@ class Platforms(dg.ConfigurableResource):
             retry_after_ceiling=self.retry_after_ceiling_seconds,
             max_body_bytes=int(self.max_body_megabytes * 2**20),
         )
-        return pull(code, request, retry=retry, progress=progress)
+        return read_ahead(pull(code, request, retry=retry, progress=progress))
 
 
 class ProvincialOutput(dg.ConfigurableResource):

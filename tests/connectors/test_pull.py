@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 import httpx
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from connectors.core import FAST_RETRIES, PullRequest, Settings
-from connectors.pull import ENGINES, Throttled, client_for, pull, pull_frame
+from connectors.pull import ENGINES, Throttled, client_for, pull, pull_frame, read_ahead
 from schemas.platforms import load_specs
 from schemas.raw import RAW_COLUMNS
 
@@ -168,3 +168,39 @@ def test_one_client_serves_the_pulls_of_several_years_and_stays_open():
         assert client.requests == len(requests) == 3
         assert not client._http.is_closed
     assert client._http.is_closed
+
+
+def counted(pages: int, closed: list[int], fail_at: int | None = None) -> Generator[int, None, None]:
+    try:
+        for page in range(pages):
+            if page == fail_at:
+                raise httpx.ConnectError("platform gone")
+            yield page
+    finally:
+        closed.append(1)
+
+
+def test_read_ahead_yields_every_page_in_order() -> None:
+    closed: list[int] = []
+
+    assert list(read_ahead(counted(50, closed), depth=3)) == list(range(50))
+    assert closed == [1]
+
+
+def test_read_ahead_raises_the_pulls_error_after_the_pages_before_it() -> None:
+    seen: list[int] = []
+
+    with pytest.raises(httpx.ConnectError, match="platform gone"):
+        seen.extend(read_ahead(counted(10, [], fail_at=4)))
+
+    assert seen == [0, 1, 2, 3]
+
+
+def test_read_ahead_stops_and_closes_the_pull_when_the_caller_stops() -> None:
+    closed: list[int] = []
+    pages = read_ahead(counted(1_000, closed), depth=2)
+
+    assert next(pages) == 0
+    pages.close()
+
+    assert closed == [1]
