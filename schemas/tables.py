@@ -200,7 +200,7 @@ completion = _table(
     "completion",
     Index(None, "id_number"),
     Index(None, "person_bucket"),
-    Index(None, "credited_year", "id_number"),
+    Index(None, "credited_year", "id_number", "state", "hours_credited"),
     Index(
         "ix_completion_time_bound", "reason", sqlite_where=_TIME_BOUND, postgresql_where=_TIME_BOUND
     ),

@@ -75,24 +75,29 @@ class Ledger(PipelineState):
     ) -> dict[str, int]:
         """Hours rows per provincial file of `year` (or of those of `files` that have rows):
         credited ledger rows with hours, by their person-year's employer (`unknown` for none,
-        or for a row with no bank row, which the files refuse)."""
+        or for a row with no bank row, which the files refuse). Rows are counted per person
+        from an index alone, then each person's count goes to their employer's file."""
+        per_person = (
+            "SELECT id_number, COUNT(*) AS n FROM completion WHERE {rows} GROUP BY id_number"
+        )
         if files is None:
             sql = (
-                f"SELECT COALESCE(b.employer, {literal(unknown)}) AS file, COUNT(*) "
-                "FROM completion AS c LEFT JOIN hours_bank AS b "
-                "ON b.id_number = c.id_number AND b.year = c.credited_year "
-                f"WHERE {_file_rows(year, 'c')} GROUP BY 1"
+                f"SELECT COALESCE(b.employer, {literal(unknown)}) AS file, SUM(c.n) "
+                f"FROM ({per_person.format(rows=_file_rows(year))}) AS c LEFT JOIN hours_bank AS b "
+                f"ON b.id_number = c.id_number AND b.year = {int(year)} GROUP BY 1"
             )
             with self.engine.connect() as conn:
                 return {str(f): int(n) for f, n in conn.exec_driver_sql(sql).all()}
         with self.engine.connect() as conn, conn.begin():
             self._stage_keys(conn, "files_stage", "value", files)
+            people = (
+                f"{_file_rows(year)} AND id_number IN ({_people_of_files(year, unknown in files)})"
+            )
             sql = (
-                f"SELECT COALESCE(b.employer, {literal(unknown)}) AS file, COUNT(*) "
-                "FROM completion AS c JOIN hours_bank AS b "
-                "ON b.id_number = c.id_number AND b.year = c.credited_year "
-                f"WHERE c.id_number IN ({_people_of_files(year, unknown in files)}) "
-                f"AND {_of_files('b', unknown in files)} AND {_file_rows(year, 'c')} GROUP BY 1"
+                f"SELECT COALESCE(b.employer, {literal(unknown)}) AS file, SUM(c.n) "
+                f"FROM ({per_person.format(rows=people)}) AS c JOIN hours_bank AS b "
+                f"ON b.id_number = c.id_number AND b.year = {int(year)} "
+                f"WHERE {_of_files('b', unknown in files)} GROUP BY 1"
             )
             sizes = {str(f): int(n) for f, n in conn.exec_driver_sql(sql).all()}
             if unknown in files:

@@ -170,7 +170,9 @@ def test_one_client_serves_the_pulls_of_several_years_and_stays_open():
     assert client._http.is_closed
 
 
-def counted(pages: int, closed: list[int], fail_at: int | None = None) -> Generator[int, None, None]:
+def counted(
+    pages: int, closed: list[int], fail_at: int | None = None
+) -> Generator[int, None, None]:
     try:
         for page in range(pages):
             if page == fail_at:
