@@ -293,7 +293,8 @@ class Ledger(PipelineState):
 
     def _count(self, conn: Connection, where: str, before: Collection[tuple[Any, ...]]) -> None:
         """Move `ledger_count` by what the rows meeting `where` count now less what they
-        counted `before` the write (a few hundred groups at most, whatever the ledger's size)."""
+        counted `before` the write: as many groups as the written rows fall in (a few hundred
+        for a night or a shard), whatever the ledger's size."""
         delta: Counter[tuple[Any, ...]] = Counter()
         for *key, records in self._counted(conn, where):
             delta[tuple(key)] += int(records)
