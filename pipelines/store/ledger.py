@@ -141,7 +141,7 @@ class Ledger(PipelineState):
     def year_counts(self, year: int) -> YearCounts:
         """The ledger rows of `year` (credited year, else pull year, as D4) counted: read from
         `ledger_count`, so a report reads a few thousand counts, not a year of rows."""
-        rows = self._read("ledger_count", where=(f"year = {int(year)}",))
+        rows = self._read("ledger_count", where=(f"year = {int(year)}", "records > 0"))
         found = rows.assign(
             month=rows["month"].astype("Int64").replace(0, pd.NA),
             **{c: rows[c].replace("", pd.NA) for c in _UNIT},
@@ -171,7 +171,7 @@ class Ledger(PipelineState):
         )
         sql = (
             f"SELECT platform, year, SUM(records) AS raw, {sums} FROM ledger_count "
-            "GROUP BY platform, year ORDER BY platform, year"
+            "GROUP BY platform, year HAVING SUM(records) > 0 ORDER BY platform, year"
         )
         with self.engine.connect() as conn:
             rows = conn.exec_driver_sql(sql).all()
@@ -294,7 +294,9 @@ class Ledger(PipelineState):
     def _count(self, conn: Connection, where: str, before: Collection[tuple[Any, ...]]) -> None:
         """Move `ledger_count` by what the rows meeting `where` count now less what they
         counted `before` the write: as many groups as the written rows fall in (a few hundred
-        for a night or a shard), whatever the ledger's size."""
+        for a night or a shard), whatever the ledger's size. Groups are moved in key order and
+        a group that falls to zero stays (the reads skip it), so shards writing at once on
+        PostgreSQL lock only the groups they move, all in the same order: no deadlock."""
         delta: Counter[tuple[Any, ...]] = Counter()
         for *key, records in self._counted(conn, where):
             delta[tuple(key)] += int(records)
@@ -316,7 +318,6 @@ class Ledger(PipelineState):
             ),
             rows,
         )
-        conn.exec_driver_sql("DELETE FROM ledger_count WHERE records = 0")
 
     def _after_upgrade(self, conn: Connection) -> None:
         """Count a ledger stored before `ledger_count` existed (revision 0009)."""

@@ -189,6 +189,19 @@ def test_the_counts_kept_through_a_night_equal_a_count_of_the_ledger(store: Stor
         pd.testing.assert_frame_equal(found, expected, check_dtype=False)
 
 
+def test_a_count_whose_rows_all_left_the_ledger_is_not_reported(store: Store) -> None:
+    history(store)
+    refresh_outputs(store)
+
+    stored(store, bare_withdrawal("4", at("2022-06-01 00:00")))
+    refresh_outputs(store)
+
+    pd.testing.assert_frame_equal(
+        store.state_counts(), reconciliation_counts(store.read_table("completion"))
+    )
+    assert store.year_counts(2022).quarantined.empty
+
+
 def test_a_record_sent_again_unchanged_only_moves_its_sighting(store: Store) -> None:
     history(store)
     refresh_outputs(store)
