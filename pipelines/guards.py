@@ -65,7 +65,8 @@ def guarded(
 ) -> Iterator[Batch]:
     """`batches`, refused with `ImplausiblePull` before the first implausible one is yielded.
 
-    `held` is how many live records the partition held before the pull (its `known_keys`).
+    `held` is how many live records the partition held before the pull (`Store.live_count`,
+    or its `known_keys` where the pull reads them).
     Batches without records (watermark moves only) are held back while nothing has come yet,
     so a refused empty pull moves no watermark.
     """
