@@ -110,6 +110,7 @@ def raw_asset(spec: PlatformSpec) -> dg.AssetsDefinition:
         database: Database,
         platforms: Platforms,
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        validation.preload_great_expectations()  # the check at the end needs it
         store = database.hold_writes(context)
         pulled: dict[str, int] = {}
         watermarks: dict[str, object] = {}

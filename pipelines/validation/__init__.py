@@ -18,6 +18,7 @@ from pipelines.validation.core import (
     build_data_docs,
     combine,
     import_great_expectations,
+    preload_great_expectations,
 )
 from pipelines.validation.ledger import (
     COMPLETION_SUITE,
@@ -37,6 +38,7 @@ __all__ = [
     "combine",
     "id_check_valid",
     "import_great_expectations",
+    "preload_great_expectations",
     "validate_completion",
     "validate_hours_bank",
     "validate_raw",

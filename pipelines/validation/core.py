@@ -5,7 +5,9 @@ the Data Docs site.
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -171,8 +173,25 @@ def precomputed(*checks: tuple[str, str]) -> list[Any]:
     ]
 
 
+def preload_great_expectations() -> None:
+    """Start loading GX in a background thread: a raw step calls this before its pull, so the
+    seconds of imports (scipy) overlap its waits on the platform, not the night's clock."""
+    _loading()
+
+
 def import_great_expectations() -> None:
-    """Load GX (seconds, for scipy), analytics off (set when this module was imported)."""
+    """Load GX (or wait for the preload), analytics off (set when this module was imported)."""
+    _loading().join()
+
+
+@functools.cache
+def _loading() -> threading.Thread:
+    thread = threading.Thread(target=_import, name="great-expectations-import", daemon=True)
+    thread.start()
+    return thread
+
+
+def _import() -> None:
     import great_expectations  # noqa: F401
 
 
