@@ -15,7 +15,7 @@ from pipelines.shards import Shard, id_buckets
 from pipelines.store.base import in_shard, literal
 from pipelines.store.state import LedgerState, PipelineState
 from schemas.ledger import STATES, TIME_BOUND_REASON
-from schemas.tables import FRAME_DTYPES, LEDGER_COUNT_KEYS, PRIMARY_KEYS, TABLES
+from schemas.tables import FRAME_DTYPES, LEDGER_COUNT_KEYS, PRIMARY_KEYS, TABLES, WRITE_ORDER
 
 _SCOPE_STAGES = ("keys_stage", "years_stage", "people_stage")
 _IN_SCOPE = "record_key IN (SELECT record_key FROM keys_stage)"
@@ -237,7 +237,8 @@ class Ledger(PipelineState):
 
     def _insert_outputs(self, conn: Connection, frames: Mapping[str, pd.DataFrame]) -> None:
         for name, frame in frames.items():
-            ordered = frame.sort_values(list(PRIMARY_KEYS[name]), kind="stable")
+            order = WRITE_ORDER.get(name, PRIMARY_KEYS[name])
+            ordered = frame.sort_values(list(order), kind="stable")
             self._bulk_insert(conn, name, ordered, FRAME_DTYPES[name], name)
 
     def _replace_scope(

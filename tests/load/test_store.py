@@ -177,6 +177,28 @@ def test_rows_in_any_order_and_with_any_index_are_stored_as_given(store: Store) 
     pd.testing.assert_frame_equal(stored.drop(columns="pull_year"), expected)
 
 
+def test_the_ledger_is_written_person_by_person_whatever_the_order_of_its_keys(
+    store: Store,
+) -> None:
+    people = (ALICE, BOB, CAROL, ALICE, BOB, CAROL)
+    years = (2022, 2021, 2022, 2021, 2022, 2021)
+    completion = ledger(
+        *(
+            ledger_row(f"{n}", person, credited_year=year)
+            for n, (person, year) in enumerate(zip(people, years, strict=True))
+        )
+    )
+
+    store.replace_outputs(completion, bank(bank_row(ALICE)), conflicts())
+
+    position = "rowid" if store.engine.dialect.name == "sqlite" else "ctid"
+    with store.engine.connect() as conn:
+        written = conn.execute(
+            text(f"SELECT id_number, credited_year FROM completion ORDER BY {position}")
+        ).all()
+    assert [tuple(row) for row in written] == sorted(zip(people, years, strict=True))
+
+
 def test_interrupted_batch_leaves_the_previous_state_and_the_retry_converges(
     store: Store, database_url: str
 ) -> None:
