@@ -23,6 +23,7 @@ from pipelines.definitions import defs, sync_job
 from pipelines.locks import release
 from pipelines.resources import Database, ProvincialOutput, data_dir
 from pipelines.store import Store
+from pipelines.validation import preload_great_expectations
 
 DOWNSTREAM = (
     "completion",
@@ -121,6 +122,7 @@ def launch(
         "ops": {name: {"config": c} for name, c in (ops or {}).items()},
     }
     if executor == "in_process" or instance.is_ephemeral:
+        preload_great_expectations()  # its seconds of imports overlap the run's start and pulls
         result = defs.resolve_job_def("sync").execute_in_process(
             instance=instance,
             partition_key=partition_key,

@@ -174,8 +174,9 @@ def precomputed(*checks: tuple[str, str]) -> list[Any]:
 
 
 def preload_great_expectations() -> None:
-    """Start loading GX in a background thread: a raw step calls this before its pull, so the
-    seconds of imports (scipy) overlap its waits on the platform, not the night's clock."""
+    """Start loading GX in a background thread: a run in this process and every raw step call
+    this first, so the seconds of imports (scipy) overlap the run's start and the pulls' waits
+    on the platforms instead of adding to the night."""
     _loading()
 
 
