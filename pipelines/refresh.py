@@ -171,17 +171,19 @@ def plan_refresh(
     shard_records: int = SHARD_RECORDS,
 ) -> RefreshPlan:
     """Full when asked, when there are no outputs yet, when the rules changed or when the
-    changes are over `full_share` of the records; else incremental. A full refresh has
-    `shard_count` shards, or one per `shard_records` stored records."""
+    changes are over `full_share` of the records the ledger holds; else incremental. A full
+    refresh has `shard_count` shards, or one per `shard_records` stored records (counted only
+    then: a count of every stored record grows with the history, a night must not)."""
     last = store.last_batch()
     state = store.ledger_state()
-    live = int(store.live_raw_counts().sum())
     as_of = run_time()
     new_state = LedgerState(last, fingerprint)
     if not (full or state is None or state.fingerprint != fingerprint):
         changed = store.changed_count((state.batch, last))
-        if changed <= full_share * max(live, 1):
+        held = int(store.state_counts()["raw"].sum())  # the ledger's kept counts, not a scan
+        if changed <= full_share * max(held, 1):
             return RefreshPlan("incremental", new_state, (state.batch, last), changed, as_of)
+    live = int(store.live_raw_counts().sum())
     first = 0 if state is None or state.fingerprint != fingerprint else state.batch
     count = shard_count or count_for(live, shard_records)
     return RefreshPlan("full", new_state, (first, last), live, as_of, shards(count))
