@@ -131,10 +131,11 @@ class Database:
         *,
         constants: Mapping[str, int] | None = None,
         suffix: str = "",
-    ) -> None:
-        """Append `frame` to `table` in chunks, reporting each chunk to the progress hook."""
+    ) -> int:
+        """Append `frame` to `table` in chunks, reporting each chunk to the progress hook;
+        returns the rows inserted or updated."""
         load = Load(table, prepare(frame, dtypes), dtypes, constants or {}, suffix)
-        self.dialect.bulk_insert(
+        return self.dialect.bulk_insert(
             conn, load, self.chunk_rows, lambda rows: self._progress(step, rows)
         )
 

@@ -131,8 +131,9 @@ class Dialect:
         """A temporary table shaped like `of` plus a boolean column `flag`, empty."""
         raise NotImplementedError
 
-    def bulk_insert(self, conn: Connection, load: Load, chunk_rows: int, report: Report) -> None:
-        """Append the load's rows, `chunk_rows` at a time."""
+    def bulk_insert(self, conn: Connection, load: Load, chunk_rows: int, report: Report) -> int:
+        """Append the load's rows, `chunk_rows` at a time; returns the rows inserted or updated
+        (an upsert's `WHERE` may leave some alone)."""
         raise NotImplementedError
 
     def read(
@@ -168,18 +169,21 @@ class SQLite(Dialect):
             f"CREATE TEMP TABLE {name} AS SELECT *, false AS {flag} FROM {of} WHERE false"
         )
 
-    def bulk_insert(self, conn: Connection, load: Load, chunk_rows: int, report: Report) -> None:
+    def bulk_insert(self, conn: Connection, load: Load, chunk_rows: int, report: Report) -> int:
         literals = [str(int(v)) for v in load.constants.values()]
         placeholders = ", ".join(["?"] * len(load.dtypes) + literals)
         names = column_list([*load.dtypes, *load.constants])
         statement = f"INSERT INTO {load.table} ({names}) VALUES ({placeholders}) {load.suffix}"
         cursor = conn.connection.driver_connection.cursor()
+        written = 0
         for start in range(0, len(load.rows), chunk_rows):
             chunk = load.rows.iloc[start : start + chunk_rows]
             cursor.executemany(
                 statement, zip(*(python_values(chunk[c]) for c in load.dtypes), strict=True)
             )
+            written += cursor.rowcount
             report(start + len(chunk))
+        return written
 
     def read(
         self, conn: Connection, sql: str, dtypes: Mapping[str, str], chunk_rows: int
@@ -222,7 +226,7 @@ class PostgreSQL(Dialect):
             f"SELECT *, false AS {flag} FROM {of} WITH NO DATA"
         )
 
-    def bulk_insert(self, conn: Connection, load: Load, chunk_rows: int, report: Report) -> None:
+    def bulk_insert(self, conn: Connection, load: Load, chunk_rows: int, report: Report) -> int:
         if load.suffix:
             raise ValueError("COPY cannot upsert: stage the rows and upsert from the stage")
         values = load.rows.assign(**load.constants)
@@ -234,6 +238,7 @@ class PostgreSQL(Dialect):
             for done, chunk in csv_chunks(values, chunk_rows):
                 copy.write(chunk)
                 report(done)
+        return len(values)
 
     def read(
         self, conn: Connection, sql: str, dtypes: Mapping[str, str], chunk_rows: int

@@ -25,6 +25,11 @@ from schemas.tables import FRAME_DTYPES, TABLES
 
 _STAGE = "raw_record_stage"
 _BARE = "_bare"
+_SIGHTING = {
+    c: FRAME_DTYPES["raw_record"][c]
+    for c in ("record_key", "updated_at", "pulled_at", "last_seen_at")
+}
+"""What `_record_sightings` needs of a row the upsert left alone."""
 # Raw columns a bare withdrawal (a row gone from a full snapshot) leaves null.
 _RAW_DATA_COLUMNS: tuple[str, ...] = tuple(
     c
@@ -87,9 +92,11 @@ class RawRecords(PipelineState):
         return len(stage)
 
     def _upsert_raw(self, conn: Connection, stage: pd.DataFrame, batch: int) -> None:
-        """Upsert the batch's rows. Every row written gets the batch's number as
-        `seen_batch`, and as `batch_seq` only when its content changed: a platform that sends
-        a whole year again every night changes nothing for the ledger.
+        """Upsert the batch's rows: new rows and newer versions that say something new are
+        written whole, with the batch's number as `batch_seq` when their content changed (a
+        platform that sends a whole year again every night changes nothing for the ledger);
+        every other row seen again gets only its sighting (`_record_sightings`), which spares
+        the engine rewriting each index of an unchanged row.
 
         Rows go straight in where the engine upserts in bulk (SQLite) or on a partition's first
         load (`_first_load`); otherwise, or when a bare withdrawal needs the stored values
@@ -100,7 +107,7 @@ class RawRecords(PipelineState):
         upsert = _upsert_clause(self.dialect, batch)
         if not stage[_BARE].any():
             if self.dialect.upsert_in_bulk:
-                self._bulk_insert(
+                written = self._bulk_insert(
                     conn,
                     "raw_record",
                     stage,
@@ -109,6 +116,10 @@ class RawRecords(PipelineState):
                     constants=numbers,
                     suffix=upsert,
                 )
+                if written < len(stage):
+                    self.dialect.empty_copy(conn, _STAGE, "raw_record", _BARE)
+                    self._bulk_insert(conn, _STAGE, stage, _SIGHTING, "raw_record:sightings")
+                    self._record_sightings(conn, batch)
                 return
             if self._first_load(conn, stage, numbers):
                 return
@@ -119,10 +130,29 @@ class RawRecords(PipelineState):
             f"UPDATE {_STAGE} SET {kept} FROM raw_record AS stored "
             f"WHERE {_STAGE}.{_BARE} AND stored.record_key = {_STAGE}.record_key"
         )
-        conn.exec_driver_sql(
+        written = conn.exec_driver_sql(
             f"INSERT INTO raw_record ({column_list([*dtypes, *numbers])}) "
             f"SELECT {column_list(dtypes)}, {int(batch)}, {int(batch)} FROM {_STAGE} "
             f"WHERE true {upsert}"
+        ).rowcount
+        if written < len(stage):
+            self._record_sightings(conn, batch)
+        else:
+            conn.exec_driver_sql(f"DROP TABLE {_STAGE}")
+
+    def _record_sightings(self, conn: Connection, batch: int) -> None:
+        """The sighting of each staged row the upsert left alone (a version seen again, or a
+        stale one): `last_seen_at`, `seen_batch`, and the later `pulled_at` when it is the
+        same version (D1 orders by `updated_at` first, so only then is the pull the newer)."""
+        same, stored, seen = self.dialect.is_same, "raw_record", "seen"
+        conn.exec_driver_sql(
+            f"UPDATE raw_record SET last_seen_at = {seen}.last_seen_at, "
+            f"seen_batch = {int(batch)}, pulled_at = CASE "
+            f"WHEN {stored}.updated_at {same} {seen}.updated_at AND ({stored}.pulled_at IS NULL "
+            f"OR {seen}.pulled_at > {stored}.pulled_at) THEN {seen}.pulled_at "
+            f"ELSE {stored}.pulled_at END "
+            f"FROM {_STAGE} AS {seen} WHERE {seen}.record_key = {stored}.record_key "
+            f"AND {stored}.seen_batch <> {int(batch)}"
         )
         conn.exec_driver_sql(f"DROP TABLE {_STAGE}")
 
@@ -279,23 +309,23 @@ def _newer(dialect: Dialect) -> str:
 
 
 def _upsert_clause(dialect: Dialect, batch: int) -> str:
-    """`ON CONFLICT` for raw rows: the newer version's values, every pull's sighting, and
-    `batch_seq` moved only when the newer version says something new."""
-    newer = _newer(dialect)
+    """`ON CONFLICT` for raw rows: a newer version that says something new (or arrives in a
+    new payload) replaces the stored row, `batch_seq` moved only for a new content; any other
+    row is left to `_record_sightings`."""
     changed = " OR ".join(
         f"raw_record.{quote(c)} {dialect.is_distinct} excluded.{quote(c)}" for c in _RAW_CONTENT
     )
-    updates = [
-        f"{quote(c)} = CASE WHEN {newer} THEN excluded.{quote(c)} ELSE raw_record.{quote(c)} END"
-        for c in _RAW_VERSIONED
-    ]
+    updates = [f"{quote(c)} = excluded.{quote(c)}" for c in _RAW_VERSIONED]
     updates += [
         "last_seen_at = excluded.last_seen_at",
         f"seen_batch = {int(batch)}",
-        f"batch_seq = CASE WHEN ({newer}) AND ({changed}) THEN {int(batch)} "
-        "ELSE raw_record.batch_seq END",
+        f"batch_seq = CASE WHEN {changed} THEN {int(batch)} ELSE raw_record.batch_seq END",
     ]
-    return f"ON CONFLICT (record_key) DO UPDATE SET {', '.join(updates)}"
+    payload = f"raw_record.payload {dialect.is_distinct} excluded.payload"
+    return (
+        f"ON CONFLICT (record_key) DO UPDATE SET {', '.join(updates)} "
+        f"WHERE ({_newer(dialect)}) AND ({changed} OR {payload})"
+    )
 
 
 def _latest_versions(frame: pd.DataFrame) -> pd.DataFrame:

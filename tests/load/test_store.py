@@ -356,6 +356,21 @@ def test_a_stale_version_pulled_later_changes_only_the_sighting(store: Store) ->
     assert tuple(numbers) == (1, 2)  # seen again by batch 2, changed by none after 1
 
 
+def test_the_same_version_pulled_again_moves_only_its_pull_and_sighting(store: Store) -> None:
+    store.store_batch("ta_yx", 2022, raw_frame(raw_row("1")), {})
+    stored = store.raw_records().iloc[0]
+
+    store.store_batch("ta_yx", 2022, raw_frame(raw_row("1", pulled_at=at("2022-09-01"))), {})
+
+    row = store.raw_records().iloc[0]
+    assert (row["pulled_at"], row["last_seen_at"]) == (at("2022-09-01"), at("2022-09-01"))
+    moved = ["pulled_at", "last_seen_at"]
+    pd.testing.assert_series_equal(row.drop(moved), stored.drop(moved))
+    with store.engine.connect() as conn:
+        numbers = conn.exec_driver_sql("SELECT batch_seq, seen_batch FROM raw_record").one()
+    assert tuple(numbers) == (1, 2)
+
+
 def test_a_tombstone_beats_its_twin_stored_before_it(store: Store) -> None:
     store.store_batch("ta_yx", 2022, raw_frame(raw_row("1")), {})
 
