@@ -41,10 +41,24 @@ class Figures:
     hours: pd.DataFrame
 
 
+BANK_COLUMNS = (
+    "city",
+    "employer",
+    "total_hours",
+    "makeup_hours",
+    "public_short",
+    "professional_short",
+    "compliant",
+    "binding",
+)
+"""What the report reads of the year's hours bank: counts and sums per unit, never a person."""
+
+
 def read_year(store: Store, year: int) -> tuple[pd.DataFrame, YearCounts]:
-    """The year's hours-bank rows and its ledger rows counted (by credited year, else pull
-    year, as D4)."""
-    return store.read_table("hours_bank", where=(f"year = {int(year)}",)), store.year_counts(year)
+    """The year's hours-bank rows (`BANK_COLUMNS`) and its ledger rows counted (by credited
+    year, else pull year, as D4)."""
+    bank = store.read_table("hours_bank", columns=BANK_COLUMNS, where=(f"year = {int(year)}",))
+    return bank, store.year_counts(year)
 
 
 def _people(bank: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -55,7 +69,7 @@ def _people(bank: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         not_binding=~bank["binding"],
     )
     table = rows.groupby(keys, sort=True).agg(
-        people=("id_number", "size"),
+        people=("compliant", "size"),
         compliant=("compliant", "sum"),
         not_binding=("not_binding", "sum"),
         public_short_people=("public_behind", "sum"),
