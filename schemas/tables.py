@@ -196,12 +196,13 @@ raw_record = _table(
     Column("seen_batch", BigInteger(), nullable=False, server_default="0"),
     Index(None, "platform", "pull_year", "withdrawn", "source_key"),
     Index(None, "batch_seq"),
-    Index(None, "seen_batch"),
+    Index(None, "seen_batch", "record_key", "last_seen_at"),
     Index(None, "person_bucket"),
     Index(None, "platform", "withdrawn"),
 )
 """`batch_seq`: the store batch that last changed the row, so the ledger folds in only changes;
-`seen_batch`: the last batch that saw it (its `last_seen_at` reaches the ledger from there).
+`seen_batch`: the last batch that saw it (its `last_seen_at` reaches the ledger from there,
+read from the index alone).
 A partition's live records are counted, and its live keys read, from one index alone."""
 watermark = _table("watermark")
 _TIME_BOUND = text(f"reason = '{TIME_BOUND_REASON}'")

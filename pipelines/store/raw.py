@@ -29,7 +29,7 @@ _SIGHTING = {
     c: FRAME_DTYPES["raw_record"][c]
     for c in ("record_key", "updated_at", "pulled_at", "last_seen_at")
 }
-"""What `_record_sightings` needs of a row the upsert left alone."""
+"""What `_sighting` needs of a row the upsert left alone."""
 # Raw columns a bare withdrawal (a row gone from a full snapshot) leaves null.
 _RAW_DATA_COLUMNS: tuple[str, ...] = tuple(
     c
@@ -95,8 +95,11 @@ class RawRecords(PipelineState):
         """Upsert the batch's rows: new rows and newer versions that say something new are
         written whole, with the batch's number as `batch_seq` when their content changed (a
         platform that sends a whole year again every night changes nothing for the ledger);
-        every other row seen again gets only its sighting (`_record_sightings`), which spares
-        the engine rewriting each index of an unchanged row.
+        every other row seen again gets only its sighting (`_sighting`), which spares the
+        engine rewriting each index of an unchanged row. The sightings go by key lookups: an
+        `UPDATE … FROM` a four-column stage on SQLite, whose planner probes the key; a second
+        upsert from the stage on PostgreSQL, whose planner would hash-join a whole
+        `raw_record` for an `UPDATE … FROM`.
 
         Rows go straight in where the engine upserts in bulk (SQLite) or on a partition's first
         load (`_first_load`); otherwise, or when a bare withdrawal needs the stored values
@@ -119,7 +122,12 @@ class RawRecords(PipelineState):
                 if written < len(stage):
                     self.dialect.empty_copy(conn, _STAGE, "raw_record", _BARE)
                     self._bulk_insert(conn, _STAGE, stage, _SIGHTING, "raw_record:sightings")
-                    self._record_sightings(conn, batch)
+                    conn.exec_driver_sql(
+                        f"UPDATE raw_record SET {_sighting(self.dialect, batch, 'seen')} "
+                        f"FROM {_STAGE} AS seen WHERE seen.record_key = raw_record.record_key "
+                        f"AND raw_record.seen_batch <> {int(batch)}"
+                    )
+                    conn.exec_driver_sql(f"DROP TABLE {_STAGE}")
                 return
             if self._first_load(conn, stage, numbers):
                 return
@@ -130,30 +138,17 @@ class RawRecords(PipelineState):
             f"UPDATE {_STAGE} SET {kept} FROM raw_record AS stored "
             f"WHERE {_STAGE}.{_BARE} AND stored.record_key = {_STAGE}.record_key"
         )
-        written = conn.exec_driver_sql(
+        insert = (
             f"INSERT INTO raw_record ({column_list([*dtypes, *numbers])}) "
-            f"SELECT {column_list(dtypes)}, {int(batch)}, {int(batch)} FROM {_STAGE} "
-            f"WHERE true {upsert}"
-        ).rowcount
-        if written < len(stage):
-            self._record_sightings(conn, batch)
-        else:
-            conn.exec_driver_sql(f"DROP TABLE {_STAGE}")
-
-    def _record_sightings(self, conn: Connection, batch: int) -> None:
-        """The sighting of each staged row the upsert left alone (a version seen again, or a
-        stale one): `last_seen_at`, `seen_batch`, and the later `pulled_at` when it is the
-        same version (D1 orders by `updated_at` first, so only then is the pull the newer)."""
-        same, stored, seen = self.dialect.is_same, "raw_record", "seen"
-        conn.exec_driver_sql(
-            f"UPDATE raw_record SET last_seen_at = {seen}.last_seen_at, "
-            f"seen_batch = {int(batch)}, pulled_at = CASE "
-            f"WHEN {stored}.updated_at {same} {seen}.updated_at AND ({stored}.pulled_at IS NULL "
-            f"OR {seen}.pulled_at > {stored}.pulled_at) THEN {seen}.pulled_at "
-            f"ELSE {stored}.pulled_at END "
-            f"FROM {_STAGE} AS {seen} WHERE {seen}.record_key = {stored}.record_key "
-            f"AND {stored}.seen_batch <> {int(batch)}"
+            f"SELECT {column_list(dtypes)}, {int(batch)}, {int(batch)} FROM {_STAGE} WHERE true "
         )
+        written = conn.exec_driver_sql(insert + upsert).rowcount
+        if written < len(stage):
+            conn.exec_driver_sql(
+                f"{insert} ON CONFLICT (record_key) DO UPDATE SET "
+                f"{_sighting(self.dialect, batch, 'excluded')} "
+                f"WHERE raw_record.seen_batch <> {int(batch)}"
+            )
         conn.exec_driver_sql(f"DROP TABLE {_STAGE}")
 
     def _first_load(
@@ -308,10 +303,23 @@ def _newer(dialect: Dialect) -> str:
     return expression
 
 
+def _sighting(dialect: Dialect, batch: int, seen: str) -> str:
+    """`SET` list of a row the upsert left alone (a version seen again, or a stale one), from
+    the incoming row `seen`: `last_seen_at`, `seen_batch`, and the later `pulled_at` when it is
+    the same version (D1 orders by `updated_at` first, so only then is the pull the newer)."""
+    stored = "raw_record"
+    return (
+        f"last_seen_at = {seen}.last_seen_at, seen_batch = {int(batch)}, pulled_at = CASE "
+        f"WHEN {stored}.updated_at {dialect.is_same} {seen}.updated_at "
+        f"AND ({stored}.pulled_at IS NULL OR {seen}.pulled_at > {stored}.pulled_at) "
+        f"THEN {seen}.pulled_at ELSE {stored}.pulled_at END"
+    )
+
+
 def _upsert_clause(dialect: Dialect, batch: int) -> str:
     """`ON CONFLICT` for raw rows: a newer version that says something new (or arrives in a
     new payload) replaces the stored row, `batch_seq` moved only for a new content; any other
-    row is left to `_record_sightings`."""
+    row is left to `_sighting`."""
     changed = " OR ".join(
         f"raw_record.{quote(c)} {dialect.is_distinct} excluded.{quote(c)}" for c in _RAW_CONTENT
     )

@@ -95,7 +95,7 @@ def test_migrate_on_an_existing_database_keeps_its_rows(database_url: str) -> No
     assert_same_tables({"raw": before}, {"raw": store.read_table("raw_record", columns=columns)})
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM xueshi_schema_version")).scalar() == (
-            "0010"
+            "0011"
         )
     store.dispose()
 
