@@ -96,10 +96,10 @@ class RawRecords(PipelineState):
         written whole, with the batch's number as `batch_seq` when their content changed (a
         platform that sends a whole year again every night changes nothing for the ledger);
         every other row seen again gets only its sighting (`_sighting`), which spares the
-        engine rewriting each index of an unchanged row. The sightings go by key lookups: an
-        `UPDATE … FROM` a four-column stage on SQLite, whose planner probes the key; a second
-        upsert from the stage on PostgreSQL, whose planner would hash-join a whole
-        `raw_record` for an `UPDATE … FROM`.
+        engine rewriting each index of an unchanged row. The sightings go by key lookups: on
+        SQLite an `UPDATE … FROM` a stage filled with the four columns it needs (its planner
+        probes the key); on PostgreSQL a second upsert from the stage (its planner would
+        hash-join a whole `raw_record` for an `UPDATE … FROM`).
 
         Rows go straight in where the engine upserts in bulk (SQLite) or on a partition's first
         load (`_first_load`); otherwise, or when a bare withdrawal needs the stored values
