@@ -52,18 +52,28 @@ Interval = tuple[float, float]
 
 
 class RssSampler:
-    """This process's resident set size every 50 ms, in a daemon thread."""
+    """This process's resident set size every 50 ms, in a daemon thread. With `children`, the
+    largest RSS among this process and its descendants (the step processes of a multiprocess
+    run) goes to `samples`, and their sum to `totals`."""
 
-    def __init__(self, interval: float = SAMPLE_SECONDS) -> None:
+    def __init__(self, interval: float = SAMPLE_SECONDS, *, children: bool = False) -> None:
         self.interval = interval
+        self.children = children
         self.samples: list[tuple[float, int]] = []
+        self.totals: list[int] = []
         self._process = psutil.Process()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.samples.append((time.time(), self._process.memory_info().rss))
+            now = time.time()
+            if self.children:
+                sizes = [_rss(p) for p in (self._process, *self._process.children(recursive=True))]
+                self.samples.append((now, max(sizes)))
+                self.totals.append(sum(sizes))
+            else:
+                self.samples.append((now, self._process.memory_info().rss))
             self._stop.wait(self.interval)
 
     def __enter__(self) -> RssSampler:
@@ -85,6 +95,14 @@ class RssSampler:
             ),
             default=0,
         )
+
+
+def _rss(process: psutil.Process) -> int:
+    """A process's RSS, or 0 once it has ended between listing and reading."""
+    try:
+        return process.memory_info().rss
+    except psutil.Error:
+        return 0
 
 
 @dataclass

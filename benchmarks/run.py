@@ -2,11 +2,12 @@
 
 For each engine: a sandbox process serves N generated records (rate limit off), the whole
 pipeline runs through Dagster over every year (what `xueshi backfill` does, in one process so
-that every stage can be timed), then two nights sync the data's last year again: a realistic one
-(three days' worth of new records, 0.05% corrections, a few withdrawals) and the 1% stress
-model. Then the ledger's shard steps run again as a full refresh under the multiprocess executor
-with one process and with two (the parallel speedup), and a paper model scales the measured
-costs to 50 and 500 million records.
+that every stage can be timed), then again into a fresh database with a process per step, two
+at a time (as `xueshi backfill` runs on PostgreSQL). Then two nights sync the data's last year
+again: a realistic one (three days' worth of new records, 0.05% corrections, a few withdrawals)
+and the 1% stress model. Then the ledger's shard steps run again as a full refresh under the
+multiprocess executor with one process and with two (the parallel speedup), and a paper model
+scales the measured costs to 50 and 500 million records.
 Beside it, in the same run: the floor (plain fetch and decode of the same exports, plain bulk
 insert of the same ledger rows, into a database of its own) and the peer (dlt's rest_api source
 into PostgreSQL). Prints a table and writes `benchmarks/results/<date>-<records>.json`.
@@ -101,10 +102,17 @@ def _timed(action: Callable[[], T]) -> tuple[T, float, int]:
 
 @contextmanager
 def _database(config: Config, engine: str, folder: Path, suffix: str = "") -> Iterator[str]:
-    """A fresh database for one engine (PostgreSQL: created, then dropped)."""
+    """A fresh database for one engine (PostgreSQL: created, then dropped; SQLite: a file,
+    removed after unless it is the pipeline's own, kept in the work folder)."""
     if engine == "sqlite":
         folder.mkdir(parents=True, exist_ok=True)
-        yield f"sqlite:///{folder / f'xueshi{suffix}.db'}"
+        path = folder / f"xueshi{suffix}.db"
+        try:
+            yield f"sqlite:///{path}"
+        finally:
+            if suffix:
+                for leftover in folder.glob(f"{path.name}*"):  # with its -wal and -shm
+                    leftover.unlink()
         return
     name = config.database + suffix
     with psycopg.connect(config.postgres_admin_url, autocommit=True) as conn:
@@ -221,6 +229,9 @@ def benchmark(config: Config) -> dict[str, Any]:
             "timing Store.store_batch/raw_records/replace_outputs/append_reconciliation "
             "and apply_rules",
             "peak_memory": "RSS of the benchmark process (not the sandbox), sampled every 50 ms",
+            "parallel": "the full run again into a fresh database under the multiprocess "
+            "executor, one step per CPU at a time; pipeline_over_floor is its time, "
+            "pipeline_over_floor_one_process the in-process run's (whose stages are timed)",
             "dagster_instance": "persistent, default SQLite storage in DAGSTER_HOME",
             "floor_insert": "the ledger's rows as text into a fresh table of a database of its "
             "own, dropped before the nights",
@@ -307,6 +318,8 @@ def _engine(
             report["floor"]["insert_seconds"][engine] = round(
                 _floor_insert(url, config, engine, folder), 3
             )
+            with _database(config, engine, folder, "_parallel") as parallel_url:
+                parallel = parallel_full(years, instance, parallel_url, folder / "out_parallel")
             platforms.advance()
             floor.fetch_all(range(NIGHT_YEAR, NIGHT_YEAR + 1), world.env)  # warm the new epoch
             night_profile = folder / "profile-night.txt" if config.profile else None
@@ -316,7 +329,54 @@ def _engine(
             stress = run_pipeline([NIGHT_YEAR], instance)
             speedup = shard_speedup(instance, full["records"])
             instance.dispose()
-    return {"full": full, "night": night, "incremental": stress, "shards": speedup}
+            _stop_step_server()
+    return {
+        "full": full,
+        "parallel": parallel,
+        "night": night,
+        "incremental": stress,
+        "shards": speedup,
+    }
+
+
+def parallel_full(
+    years: Sequence[int], instance: dg.DagsterInstance, url: str, output: Path
+) -> dict[str, Any]:
+    """The same full run into a fresh database under the multiprocess executor, a step per
+    core at a time (what `xueshi backfill` does on PostgreSQL): raw steps pull side by side
+    and shards write while others rule. Timed whole; memory is the largest process's RSS
+    (each step holds at most a shard) and the sum over all of them."""
+    with measure.RssSampler(children=True) as sampler:
+        started = time.time()
+        outcome = launch(
+            list(years),
+            instance=instance,
+            executor="multiprocess",
+            resources={"database": {"url": url}, "output": {"output_dir": str(output)}},
+        )
+        ended = time.time()
+    if not outcome.success:
+        raise RuntimeError(f"the parallel benchmark run failed: {outcome.errors[:5]}")
+    spans = measure.step_intervals(instance, outcome.run_id)
+    return {
+        "run_id": outcome.run_id,
+        "executor": "multiprocess",
+        "processes": os.cpu_count(),
+        "seconds": round(ended - started, 3),
+        "records": int(outcome.summary.loc["total", "raw"]) if len(outcome.summary) else 0,
+        "peak_mb": round(max((rss for _, rss in sampler.samples), default=0) / MB, 1),
+        "peak_mb_all_processes": round(max(sampler.totals, default=0) / MB, 1),
+        "steps": {key: round(b - a, 3) for key, (a, b) in sorted(spans.items())},
+    }
+
+
+def _stop_step_server() -> None:
+    """Stop the forkserver the multiprocess executor started in this process: its step
+    processes inherit the environment it started with (the sandbox's URLs, the database), and
+    the next engine has its own."""
+    from multiprocessing import forkserver
+
+    forkserver._forkserver._stop()
 
 
 LEDGER_ASSETS = ("completion", "hours_bank", "reconciliation")
@@ -384,8 +444,6 @@ def _floor_insert(url: str, config: Config, engine: str, folder: Path) -> float:
             _, seconds, _ = _timed(lambda: floor.bulk_insert(target, values))
         finally:
             target.dispose()
-        if engine == "sqlite":
-            Path(make_url(floor_url).database or "").unlink()
     return seconds
 
 
@@ -401,7 +459,8 @@ def _ratios(report: dict[str, Any]) -> dict[str, dict[str, float]]:
         floor_total = floor_fetch + report["floor"]["insert_seconds"][engine]
         ingest = sum(full["steps"].get(f"raw_{code}", 0.0) for code in peer_["platforms"])
         ratios[engine] = {
-            "pipeline_over_floor": round(full["seconds"] / floor_total, 2),
+            "pipeline_over_floor": round(runs["parallel"]["seconds"] / floor_total, 2),
+            "pipeline_over_floor_one_process": round(full["seconds"] / floor_total, 2),
             "pipeline_over_peer": round(full["seconds"] / full["records"] / peer_rate, 2),
             "raw_ingest_over_peer": round(ingest / peer_["seconds"], 2),
             "incremental_over_full": round(stress["seconds"] / full["seconds"], 3),
@@ -425,6 +484,15 @@ def table(report: dict[str, Any]) -> str:
         for kind, run in runs.items():
             if kind == "shards":
                 lines += ["", f"{engine} — shard steps, full refresh: {run}"]
+                continue
+            if kind == "parallel":
+                lines += [
+                    "",
+                    f"{engine} — full, {run['executor']} ({run['processes']} at once): "
+                    f"{run['seconds']:.1f} s, {run['records']:,} records, peak "
+                    f"{run['peak_mb']:,.0f} MB per process, {run['peak_mb_all_processes']:,.0f} "
+                    "MB in all",
+                ]
                 continue
             lines += [
                 "",

@@ -161,10 +161,11 @@ def launch(
         if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
         and not (check := event.asset_check_evaluation_data).passed
     ]
-    release_writes(run_id)
+    database_url = str((resources or {}).get("database", {}).get("url", ""))
+    release_writes(run_id, database_url)
     if recorded is not None:
         recorded.finish(events)
-    return RunOutcome(run_id, success, errors, summary(run_id))
+    return RunOutcome(run_id, success, errors, summary(run_id, database_url))
 
 
 @dataclass(frozen=True)
@@ -238,9 +239,10 @@ class Backfill:
         )
 
 
-def release_writes(run_id: str) -> None:
-    """Give back the write lease `run_id` took (`pipelines.locks`), now that it has ended."""
-    store = Store.from_url(Database().resolved_url())
+def release_writes(run_id: str, database_url: str = "") -> None:
+    """Give back the write lease `run_id` took (`pipelines.locks`) in the database it wrote
+    (`database_url`, or the environment's), now that it has ended."""
+    store = Store.from_url(Database(url=database_url).resolved_url())
     try:
         store.migrate()
         release(store, run_id)
@@ -255,9 +257,10 @@ def root_cause(error: SerializableErrorInfo) -> str:
     return error.message.strip()
 
 
-def summary(run_id: str) -> pd.DataFrame:
-    """The run's D4 counts per platform, with a total row."""
-    store = Store.from_url(Database().resolved_url())
+def summary(run_id: str, database_url: str = "") -> pd.DataFrame:
+    """The run's D4 counts per platform, with a total row, from the database it wrote
+    (`database_url`, or the environment's)."""
+    store = Store.from_url(Database(url=database_url).resolved_url())
     try:
         counts = store.read_table("reconciliation")
     finally:

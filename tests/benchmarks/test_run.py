@@ -21,6 +21,7 @@ from benchmarks.measure import STAGES
 ROOT = Path(__file__).resolve().parents[2]
 RATIOS = {
     "pipeline_over_floor",
+    "pipeline_over_floor_one_process",
     "pipeline_over_peer",
     "raw_ingest_over_peer",
     "incremental_over_full",
@@ -51,6 +52,16 @@ def test_full_and_incremental_runs_report_every_stage(report: dict[str, Any]) ->
         assert tuple(stages) == STAGES
         assert all(s["seconds"] >= 0 and s["peak_mb"] > 0 for s in stages.values())
         assert runs[kind]["records"] > 0
+
+
+@pytest.mark.postgres
+def test_the_full_run_is_run_again_with_a_process_per_step(report: dict[str, Any]) -> None:
+    runs = report["engines"]["sqlite"]
+    parallel = runs["parallel"]
+    assert parallel["executor"] == "multiprocess"
+    assert parallel["records"] == runs["full"]["records"]
+    assert set(parallel["steps"]) >= {"raw_yt_ytec", "provincial_files"}
+    assert 0 < parallel["peak_mb"] <= parallel["peak_mb_all_processes"]
 
 
 @pytest.mark.postgres

@@ -89,3 +89,14 @@ def test_a_failing_ledger_check_stops_the_provincial_files(
     assert ledger is not None
     assert files is None
     assert not (small_sandbox / "provincial").exists()
+
+
+def test_a_run_into_the_database_of_its_config_counts_what_it_wrote_there(
+    small_sandbox: Path, tmp_path: Path
+) -> None:
+    elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    with dg.DagsterInstance.ephemeral() as instance:
+        outcome = launch([2022], instance=instance, resources={"database": {"url": elsewhere}})
+    assert outcome.success, outcome.errors
+    assert outcome.summary.loc["total", "raw"] > 0
+    assert not (tmp_path / "x.db").exists()
