@@ -53,8 +53,8 @@ Interval = tuple[float, float]
 
 class RssSampler:
     """This process's resident set size every 50 ms, in a daemon thread. With `children`, the
-    largest RSS among this process and its descendants (the step processes of a multiprocess
-    run) goes to `samples`, and their sum to `totals`."""
+    largest RSS among its descendants instead (the step processes of a multiprocess run and
+    the server they are forked from) goes to `samples`, and their sum to `totals`."""
 
     def __init__(self, interval: float = SAMPLE_SECONDS, *, children: bool = False) -> None:
         self.interval = interval
@@ -69,8 +69,8 @@ class RssSampler:
         while not self._stop.is_set():
             now = time.time()
             if self.children:
-                sizes = [_rss(p) for p in (self._process, *self._process.children(recursive=True))]
-                self.samples.append((now, max(sizes)))
+                sizes = [_rss(p) for p in self._process.children(recursive=True)]
+                self.samples.append((now, max(sizes, default=0)))
                 self.totals.append(sum(sizes))
             else:
                 self.samples.append((now, self._process.memory_info().rss))

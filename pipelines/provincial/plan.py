@@ -1,9 +1,10 @@
 """What a run writes: per year, the workbooks whose rows changed, then `manifest.json`.
 
-One process, one thread. Two worker processes writing the years made the writing 1.7 times
-faster in isolation, but cost 0.5 GB more at peak, and `spawn` re-imports the caller's main
-module in each (1.8 s for `benchmarks.run`); two threads measured no faster on the shared
-2-core machine.
+One process. A thread reads the next batch of rows from the database while the last one is
+written (`read_ahead`, one batch ahead: the database's own work then overlaps the XML and zlib).
+Two worker processes writing the years made the writing 1.7 times faster in isolation, but cost
+0.5 GB more at peak, and `spawn` re-imports the caller's main module in each (1.8 s for
+`benchmarks.run`); two threads writing measured no faster on the shared 2-core machine.
 
 Skipping. Every file has a digest of its cells (vectorized row hashes, combined per file with
 their positions), its creation time, `FORMAT_VERSION` and a fingerprint of the fixed parts and
@@ -30,6 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from connectors.pull import read_ahead
 from pipelines.crash import crash_point
 from pipelines.provincial import xlsx
 from pipelines.provincial.atomic import fsync, write_files
@@ -186,7 +188,7 @@ def update_provincial(
         if renamed:  # a new employer's name now clashes with theirs: rewrite under the new name
             sizes |= ledger.file_sizes(year, UNKNOWN_EMPLOYER, renamed)
             kept = {e: entries for e, entries in kept.items() if e not in renamed}
-        batches = _batches(ledger, year, sizes, platforms)
+        batches = read_ahead(_batches(ledger, year, sizes, platforms), depth=1)
         done[year] = _write_year(written[year], year, stems, batches, source, kept)
     return Manifest(
         Path(out_dir),

@@ -21,7 +21,7 @@ from benchmarks.measure import STAGES
 ROOT = Path(__file__).resolve().parents[2]
 RATIOS = {
     "pipeline_over_floor",
-    "pipeline_over_floor_one_process",
+    "one_process_over_floor",
     "pipeline_over_peer",
     "raw_ingest_over_peer",
     "incremental_over_full",
