@@ -53,8 +53,9 @@ Interval = tuple[float, float]
 
 class RssSampler:
     """This process's resident set size every 50 ms, in a daemon thread. With `children`, the
-    largest RSS among its descendants instead (the step processes of a multiprocess run and
-    the server they are forked from) goes to `samples`, and their sum to `totals`."""
+    largest RSS among the processes started since the sampler was made instead (the step
+    processes of a multiprocess run and the server they are forked from, not the sandbox) goes
+    to `samples`, and their sum to `totals`."""
 
     def __init__(self, interval: float = SAMPLE_SECONDS, *, children: bool = False) -> None:
         self.interval = interval
@@ -62,6 +63,8 @@ class RssSampler:
         self.samples: list[tuple[float, int]] = []
         self.totals: list[int] = []
         self._process = psutil.Process()
+        before = self._process.children(recursive=True) if children else []
+        self._before = {p.pid for p in before}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
@@ -69,7 +72,8 @@ class RssSampler:
         while not self._stop.is_set():
             now = time.time()
             if self.children:
-                sizes = [_rss(p) for p in self._process.children(recursive=True)]
+                started = self._process.children(recursive=True)
+                sizes = [_rss(p) for p in started if p.pid not in self._before]
                 self.samples.append((now, max(sizes, default=0)))
                 self.totals.append(sum(sizes))
             else:
