@@ -139,10 +139,11 @@ _POLL_SECONDS = 0.1
 
 
 def read_ahead(pages: Generator[T, None, None], depth: int = READ_AHEAD) -> Iterator[T]:
-    """`pages` fetched and decoded by a thread at most `depth` pages ahead of the caller, so the
-    next page travels while the last is stored (the platform's server, the parse and the
-    database each wait less on the others). An error of the pull is raised here, in order; a
-    caller that stops early stops the pull and closes it (its client with it)."""
+    """`pages` produced by a thread at most `depth` pages ahead of the caller: a pull's next page
+    travels while the last is stored (the platform's server, the parse and the database each
+    wait less on the others), the provincial files' next batch is read while the last is
+    written. An error of the producer is raised here, in order; a caller that stops early stops
+    it and closes it (a pull's client with it)."""
     queue: Queue[tuple[bool, T | BaseException | None]] = Queue(maxsize=depth)
     stop = threading.Event()
 
