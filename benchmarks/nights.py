@@ -1,13 +1,15 @@
-"""Nights alone: `python -m benchmarks.nights build|night --records N --folder DIR`.
+"""Nights alone: `python -m benchmarks.nights build|night --records N --folder DIR [--engine E]`.
 
-`build` runs the full pipeline once over a generated history of N records (SQLite) and keeps
-the database and the Dagster instance beside `DIR` (`DIR.history`); `night` copies that history
-back into `DIR`, upgrades its schema, moves the platforms to the realistic night (three days of
-new records, 0.05% corrections, a few withdrawals: `benchmarks.platforms.realistic_changes`)
-and times the night's run with its stages and steps. A 4M history takes ~15 minutes to build
-once; each night after it takes a few minutes, so a change to the night is measured without a
-whole `benchmarks.run` (which builds the history again for every figure). The generator is
-seeded, so `build` and `night` serve the same data.
+`build` runs the full pipeline once over a generated history of N records and keeps the
+database and the Dagster instance as the history (`DIR.history` beside `DIR`; on PostgreSQL
+also the database `<database>_history`, by default `xueshi_nights_<N>_history`). `night` copies
+that history back (PostgreSQL: a database created with the history as its template), upgrades
+its schema, moves the platforms to the realistic night (three days of new records, 0.05%
+corrections, a few withdrawals: `benchmarks.platforms.realistic_changes`) and times the night's
+run with its stages and steps, in one process as `benchmarks.run` times its nights. A 4M
+history takes ~10 minutes to build once; each night after it a minute or two, so a change to
+the night is measured without a whole `benchmarks.run` (which builds the history again for
+every figure). The generator is seeded, so `build` and `night` serve the same data.
 """
 
 from __future__ import annotations
@@ -21,9 +23,18 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import psycopg
+
 from benchmarks import floor
 from benchmarks.platforms import NIGHT_YEAR, TODAY, Platforms
-from benchmarks.run import _instance, _set_environment, quiet, run_pipeline
+from benchmarks.run import (
+    ENGINES,
+    POSTGRES_ADMIN_URL,
+    _instance,
+    _set_environment,
+    quiet,
+    run_pipeline,
+)
 from pipelines.store import Store
 from schemas.clock import TODAY_ENV
 from schemas.vocabulary import FIRST_YEAR
@@ -32,32 +43,82 @@ SETTLE_SECONDS = 5
 """Pause after copying the history, so its writeback does not land inside the timed night."""
 
 
-def build(records: int, folder: Path, seed: int) -> dict[str, object]:
+class Databases:
+    """Where a size's nights run and where its history is kept, on one engine."""
+
+    def __init__(self, engine: str, name: str, folder: Path, admin_url: str) -> None:
+        self.engine = engine
+        self.name = name
+        self.folder = folder
+        self.admin_url = admin_url
+
+    @property
+    def url(self) -> str:
+        if self.engine == "sqlite":
+            return f"sqlite:///{self.folder / 'xueshi.db'}"
+        base = self.admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+        return f"{base}/{self.name}"
+
+    def create(self) -> None:
+        """An empty database for the build (SQLite: the folder's file, created on first use)."""
+        if self.engine == "postgresql":
+            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            self._admin(f'CREATE DATABASE "{self.name}"')
+
+    def keep(self) -> None:
+        """The built database becomes the history (SQLite: copied with the folder)."""
+        if self.engine == "postgresql":
+            self._copy(self.name, self.name + "_history")
+
+    def restore(self) -> None:
+        """The history becomes the night's database (SQLite: copied with the folder)."""
+        if self.engine == "postgresql":
+            self._copy(self.name + "_history", self.name)
+
+    def _copy(self, source: str, target: str) -> None:
+        self._admin(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (source,),
+        )
+        self._admin(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+        self._admin(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
+
+    def _admin(self, sql: str, params: tuple[str, ...] = ()) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(sql, params)
+
+
+def build(databases: Databases, records: int, seed: int) -> dict[str, object]:
+    folder = databases.folder
     history = folder.with_name(folder.name + ".history")
     years = range(FIRST_YEAR, NIGHT_YEAR + 1)
     with Platforms(records, seed, 0.01) as platforms:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        _set_environment(platforms.world.env, f"sqlite:///{folder / 'xueshi.db'}", folder)
+        databases.create()
+        _set_environment(platforms.world.env, databases.url, folder)
         instance = _instance(folder / "dagster_home")
         floor.fetch_all(years, platforms.world.env)  # warm the sandbox's views
         full = run_pipeline(years, instance)
         instance.dispose()
+    databases.keep()
     shutil.rmtree(history, ignore_errors=True)
     shutil.copytree(folder, history)
     return {"history": str(history), **{k: full[k] for k in ("seconds", "records", "peak_mb")}}
 
 
-def night(records: int, folder: Path, seed: int) -> dict[str, object]:
+def night(databases: Databases, records: int, seed: int) -> dict[str, object]:
+    folder = databases.folder
     history = folder.with_name(folder.name + ".history")
     if not history.is_dir():
         raise SystemExit(f"no history at {history}: run `build` first")
     with Platforms(records, seed, 0.01) as platforms:
         shutil.rmtree(folder, ignore_errors=True)
         shutil.copytree(history, folder)
-        url = f"sqlite:///{folder / 'xueshi.db'}"
-        _set_environment(platforms.world.env, url, folder)
-        store = Store.from_url(url)
+        databases.restore()
+        _set_environment(platforms.world.env, databases.url, folder)
+        store = Store.from_url(databases.url)
         store.migrate()  # a history built by older code gets today's schema, untimed
         store.dispose()
         os.sync()
@@ -76,11 +137,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--folder", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--engine", choices=ENGINES, default="sqlite")
+    parser.add_argument("--postgres-admin-url", default=POSTGRES_ADMIN_URL)
+    parser.add_argument("--database", help="PostgreSQL's (default xueshi_nights_<N>)")
     args = parser.parse_args(argv)
     quiet()
     os.environ[TODAY_ENV] = TODAY.isoformat()
+    name = args.database or f"xueshi_nights_{args.records}"
+    databases = Databases(args.engine, name, args.folder.resolve(), args.postgres_admin_url)
     action = build if args.action == "build" else night
-    print(json.dumps(action(args.records, args.folder.resolve(), args.seed), indent=1))
+    print(json.dumps(action(databases, args.records, args.seed), indent=1))
     return 0
 
 
