@@ -178,6 +178,8 @@ class Database:
         conditions = list(where)
         stages = list(staged or {})
         with self.engine.connect() as conn, conn.begin():
+            if keys or staged:
+                self.dialect.plan_lookups(conn)
             for stage, values in (staged or {}).items():
                 self._stage_keys(conn, stage, "value", values)
             for column, values in (keys or {}).items():

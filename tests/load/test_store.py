@@ -16,6 +16,7 @@ from sqlalchemy import text
 from pipelines.rules.versions import latest_versions
 from pipelines.shards import id_buckets
 from pipelines.store import Progress, Scope, Store, default_database_url
+from pipelines.store.dialect import LOOKUP_PAGE_COST
 from schemas.tables import TABLES, VERSION_TABLE, UtcDateTime, metadata
 from tests.load.frames import (
     at,
@@ -649,3 +650,19 @@ def test_default_database_url_follows_xueshi_data_dir(tmp_path) -> None:
     url = default_database_url({"XUESHI_DATA_DIR": str(folder)})
 
     assert url == f"sqlite:///{folder / 'xueshi.db'}"
+
+
+@pytest.mark.postgres
+def test_a_lookup_transaction_prices_random_reads_as_cached_pages_until_it_ends(
+    postgres_url: str,
+) -> None:
+    store = Store.from_url(postgres_url)
+    try:
+        with store.engine.connect() as conn:
+            with conn.begin():
+                store.dialect.plan_lookups(conn)
+                inside = conn.exec_driver_sql("SHOW random_page_cost").scalar_one()
+            after = conn.exec_driver_sql("SHOW random_page_cost").scalar_one()
+    finally:
+        store.dispose()
+    assert (float(inside), float(after)) == (LOOKUP_PAGE_COST, 4.0)
