@@ -267,9 +267,9 @@ class PostgreSQL(Dialect):
 
     def plan_lookups(self, conn: Connection) -> None:
         """Random page reads priced as the cached pages they are (`LOOKUP_PAGE_COST`). At the
-        default price (4, for spinning disks) the planner scans the whole ledger for a few
-        thousand people once the ledger outgrows its estimate: at 4M records, a night's files
-        scanned all 4 million ledger rows per year and per batch to find about 100,000."""
+        default price (4, for spinning disks) a few thousand people's rows looked cheaper to
+        find by scanning the whole ledger: at 4M records, a night's files scanned all 4 million
+        ledger rows per year and per batch to find about 100,000."""
         conn.exec_driver_sql(f"SET LOCAL random_page_cost = {LOOKUP_PAGE_COST}")
 
 
