@@ -142,7 +142,9 @@ class Database:
     def _stage(
         self, conn: Connection, name: str, frame: pd.DataFrame, dtypes: Mapping[str, str]
     ) -> None:
-        """A temporary table of distinct rows (its primary key: all columns), for joins."""
+        """A temporary table of distinct rows (its primary key: all columns), for joins; the
+        transaction's statements are then planned as look-ups of those keys."""
+        self.dialect.plan_lookups(conn)
         types = {"str": "TEXT", "int64": "BIGINT"}
         columns = ", ".join(f"{quote(c)} {types[t]}" for c, t in dtypes.items())
         conn.exec_driver_sql(
@@ -178,8 +180,6 @@ class Database:
         conditions = list(where)
         stages = list(staged or {})
         with self.engine.connect() as conn, conn.begin():
-            if keys or staged:
-                self.dialect.plan_lookups(conn)
             for stage, values in (staged or {}).items():
                 self._stage_keys(conn, stage, "value", values)
             for column, values in (keys or {}).items():

@@ -89,7 +89,6 @@ class Ledger(PipelineState):
             with self.engine.connect() as conn:
                 return {str(f): int(n) for f, n in conn.exec_driver_sql(sql).all()}
         with self.engine.connect() as conn, conn.begin():
-            self.dialect.plan_lookups(conn)
             self._stage_keys(conn, "files_stage", "value", files)
             people = (
                 f"{_file_rows(year)} AND id_number IN ({_people_of_files(year, unknown in files)})"
@@ -247,7 +246,6 @@ class Ledger(PipelineState):
     ) -> None:
         """Replace what the scope names, and number the write for the years and employer-year
         files its rows fell in before the delete or fall in after the insert."""
-        self.dialect.plan_lookups(conn)
         self._stage_scope(conn, scope)
         files = self._scope_files(conn)
         before = self._counted(conn, _IN_SCOPE)
