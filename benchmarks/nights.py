@@ -23,8 +23,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import psycopg
-
 from benchmarks import floor
 from benchmarks.platforms import NIGHT_YEAR, TODAY, Platforms
 from benchmarks.run import (
@@ -32,7 +30,9 @@ from benchmarks.run import (
     POSTGRES_ADMIN_URL,
     _instance,
     _set_environment,
+    database_url,
     quiet,
+    recreate_database,
     run_pipeline,
 )
 from pipelines.store import Store
@@ -56,37 +56,22 @@ class Databases:
     def url(self) -> str:
         if self.engine == "sqlite":
             return f"sqlite:///{self.folder / 'xueshi.db'}"
-        base = self.admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-        return f"{base}/{self.name}"
+        return database_url(self.admin_url, self.name)
 
     def create(self) -> None:
         """An empty database for the build (SQLite: the folder's file, created on first use)."""
         if self.engine == "postgresql":
-            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-            self._admin(f'CREATE DATABASE "{self.name}"')
+            recreate_database(self.admin_url, self.name)
 
     def keep(self) -> None:
         """The built database becomes the history (SQLite: copied with the folder)."""
         if self.engine == "postgresql":
-            self._copy(self.name, self.name + "_history")
+            recreate_database(self.admin_url, self.name + "_history", template=self.name)
 
     def restore(self) -> None:
         """The history becomes the night's database (SQLite: copied with the folder)."""
         if self.engine == "postgresql":
-            self._copy(self.name + "_history", self.name)
-
-    def _copy(self, source: str, target: str) -> None:
-        self._admin(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
-            (source,),
-        )
-        self._admin(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
-        self._admin(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
-
-    def _admin(self, sql: str, params: tuple[str, ...] = ()) -> None:
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(sql, params)
+            recreate_database(self.admin_url, self.name, template=self.name + "_history")
 
 
 def build(databases: Databases, records: int, seed: int) -> dict[str, object]:

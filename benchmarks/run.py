@@ -115,15 +115,33 @@ def _database(config: Config, engine: str, folder: Path, suffix: str = "") -> It
                     leftover.unlink()
         return
     name = config.database + suffix
-    with psycopg.connect(config.postgres_admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = config.postgres_admin_url.rsplit("/", 1)[0]
+    recreate_database(config.postgres_admin_url, name)
     try:
-        yield f"{base.replace('postgresql://', 'postgresql+psycopg://')}/{name}"
+        yield database_url(config.postgres_admin_url, name)
     finally:
         with psycopg.connect(config.postgres_admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def recreate_database(admin_url: str, name: str, template: str | None = None) -> None:
+    """PostgreSQL database `name` made anew: empty, or a copy of `template` (whose sessions are
+    ended first: PostgreSQL copies only a database nobody is connected to)."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if template is not None:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (template,),
+            )
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        copy = "" if template is None else f' TEMPLATE "{template}"'
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
+
+
+def database_url(admin_url: str, name: str) -> str:
+    """The pipeline's URL (psycopg 3) of database `name` on the admin URL's server."""
+    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    return f"{base}/{name}"
 
 
 def _instance(home: Path) -> dg.DagsterInstance:
