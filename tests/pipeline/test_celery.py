@@ -100,16 +100,22 @@ def outputs(url: str) -> dict[str, pd.DataFrame]:
         store.dispose()
 
 
-def in_process_outputs(env: dict[str, str], url: str) -> dict[str, pd.DataFrame]:
-    local = {**env, "XUESHI_DATABASE_URL": url, "XUESHI_EXECUTOR": "in_process"}
-    local["DAGSTER_HOME"] = env["DAGSTER_HOME"] + "_local"
+def backfill(
+    env: dict[str, str], url: str, executor: str, home: str, years: str = "2021-2022"
+) -> None:
+    """`xueshi backfill` of `years` into `url` with `executor`, run to its end."""
+    settings = {"XUESHI_DATABASE_URL": url, "XUESHI_EXECUTOR": executor, "DAGSTER_HOME": home}
     done = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "backfill", "--years", "2021-2022"],
-        env=local,
+        [sys.executable, "-m", "pipelines.cli", "backfill", "--years", years],
+        env={**env, **settings},
         timeout=RUN_SECONDS,
         capture_output=True,
     )
-    assert done.returncode == 0, done.stderr.decode()
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+
+
+def in_process_outputs(env: dict[str, str], url: str) -> dict[str, pd.DataFrame]:
+    backfill(env, url, "in_process", env["DAGSTER_HOME"] + "_local")
     return outputs(url)
 
 

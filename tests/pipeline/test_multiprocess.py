@@ -4,8 +4,6 @@ steps take turns at SQLite's one writer and leave the same database as a run in 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import pytest
 
 from sandbox.generator import generate
 from sandbox.server import Sandbox
-from tests.pipeline.test_celery import RUN_SECONDS, assert_same, outputs
+from tests.pipeline.test_celery import assert_same, backfill, outputs
 
 
 @pytest.fixture
@@ -27,23 +25,17 @@ def environment(tmp_path: Path) -> Iterator[dict[str, str]]:
         }
 
 
-def backfill(env: dict[str, str], executor: str, folder: Path) -> str:
+def backfill_into(env: dict[str, str], executor: str, folder: Path) -> str:
     url = f"sqlite:///{folder / 'xueshi.db'}"
-    settings = {"XUESHI_DATABASE_URL": url, "XUESHI_EXECUTOR": executor}
-    settings["DAGSTER_HOME"] = str(folder / "dagster_home")
-    command = [sys.executable, "-m", "pipelines.cli", "backfill", "--years", "2020-2022"]
-    done = subprocess.run(
-        command, env={**env, **settings}, timeout=RUN_SECONDS, capture_output=True, check=False
-    )
-    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    backfill(env, url, executor, str(folder / "dagster_home"), years="2020-2022")
     return url
 
 
 def test_a_multiprocess_backfill_on_sqlite_equals_one_in_a_single_process(
     environment: dict[str, str], tmp_path: Path
 ) -> None:
-    parallel = backfill(environment, "multiprocess", tmp_path / "parallel")
-    single = backfill(environment, "in_process", tmp_path / "single")
+    parallel = backfill_into(environment, "multiprocess", tmp_path / "parallel")
+    single = backfill_into(environment, "in_process", tmp_path / "single")
 
     found = outputs(parallel)
     assert len(found["completion"]) > 0
