@@ -11,7 +11,8 @@ the ledger had for those records), reads every record of those people and recomp
 A full refresh runs instead when there are no outputs yet, when the rules changed (their
 source, their numbers or the employer register: `rules_fingerprint`), when the changes are a
 large share of the history, or when asked. It works a shard of people at a time
-(`pipelines.shards`), each in its own transaction, and records its state after the last one.
+(`pipelines.shards`), each in its own transaction, into empty tables beside the outputs;
+after the last one these replace the outputs, indexed once, and the state is recorded.
 R12 judges dates against the run's date, so records quarantined for a date out of range are
 re-judged by every refresh.
 """
@@ -271,6 +272,7 @@ def refresh_outputs(
     )
     if plan.mode == "incremental":
         return refresh_changes(store, plan, config=config, employer_types=employer_types)
+    store.begin_full()
     people = 0
     for shard in plan.shards:
         result = refresh_shard(store, plan, shard, config=config, employer_types=employer_types)

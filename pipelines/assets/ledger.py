@@ -105,6 +105,7 @@ def ledger_plan(
     if plan.mode == "incremental":
         yield dg.DynamicOutput(LedgerWork(plan, ()), "changes", output_name="work")
         return
+    store.begin_full()
     steps = min(config.steps or MAX_STEPS, len(plan.shards))
     for step in range(steps):
         dealt = plan.shards[step::steps]

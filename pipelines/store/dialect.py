@@ -18,6 +18,7 @@ import pandas as pd
 from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.schema import AddConstraint
 from sqlalchemy.sql.dml import Insert
 
 from pipelines.store.values import (
@@ -150,6 +151,15 @@ class Dialect:
         (people, records, files) through their indexes, never a scan of the whole table."""
         raise NotImplementedError
 
+    def create_unindexed(self, conn: Connection, name: str, like: Table) -> None:
+        """A table `name` with `like`'s columns and no index beyond what the engine cannot
+        add later (SQLite: the primary key, part of the table's definition)."""
+        raise NotImplementedError
+
+    def add_primary_key(self, conn: Connection, table: Table) -> None:
+        """Give a table made by `create_unindexed` and renamed to `table` its primary key."""
+        raise NotImplementedError
+
 
 class SQLite(Dialect):
     is_distinct = "IS NOT"
@@ -212,6 +222,17 @@ class SQLite(Dialect):
     def plan_lookups(self, conn: Connection) -> None:
         """Nothing to set: SQLite's planner probes an index whenever one serves the keys."""
 
+    def create_unindexed(self, conn: Connection, name: str, like: Table) -> None:
+        """From `like`'s own `CREATE TABLE`, so the table renamed is exactly the one it
+        replaces (SQLite cannot add a primary key to a table)."""
+        definition = conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (like.name,)
+        ).scalar_one()
+        conn.exec_driver_sql(definition.replace(like.name, name, 1))
+
+    def add_primary_key(self, conn: Connection, table: Table) -> None:
+        """Nothing to add: the key came with the table's definition."""
+
 
 class PostgreSQL(Dialect):
     is_distinct = "IS DISTINCT FROM"
@@ -271,6 +292,12 @@ class PostgreSQL(Dialect):
         find by scanning the whole ledger: at 4M records, a night's files scanned all 4 million
         ledger rows per year and per batch to find about 100,000."""
         conn.exec_driver_sql(f"SET LOCAL random_page_cost = {LOOKUP_PAGE_COST}")
+
+    def create_unindexed(self, conn: Connection, name: str, like: Table) -> None:
+        conn.exec_driver_sql(f"CREATE TABLE {name} (LIKE {like.name} INCLUDING DEFAULTS)")
+
+    def add_primary_key(self, conn: Connection, table: Table) -> None:
+        conn.execute(AddConstraint(table.primary_key))
 
 
 def dialect_of(engine: Engine) -> Dialect:

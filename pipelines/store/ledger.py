@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +17,8 @@ from pipelines.store.state import LedgerState, PipelineState
 from schemas.ledger import STATES, TIME_BOUND_REASON
 from schemas.tables import FRAME_DTYPES, LEDGER_COUNT_KEYS, PRIMARY_KEYS, TABLES, WRITE_ORDER
 
+OUTPUT_TABLES = ("completion", "hours_bank", "name_conflict")
+"""What a run writes (`replace_outputs`); `ledger_count` follows the ledger."""
 _SCOPE_STAGES = ("keys_stage", "years_stage", "people_stage")
 _IN_SCOPE = "record_key IN (SELECT record_key FROM keys_stage)"
 _UNIT = ("city", "employer", "reason")
@@ -189,13 +191,15 @@ class Ledger(PipelineState):
         sightings: tuple[int, int] | None = None,
     ) -> None:
         """Replace the ledger, the bank and the name conflicts in one transaction: all of them,
-        the rows of one shard's people, or what a `Scope` names. Ledger rows carry their
-        record's `person_bucket`; bank and conflict rows get their ID number's. `state` is
-        recorded in the same transaction, and the ledger rows of records seen again by batches
-        `first < n <= last` (`sightings`) get their new `last_seen_at`.
+        what a `Scope` names, or one shard's people in the tables a full refresh fills
+        (`begin_full`). Ledger rows carry their record's `person_bucket`; bank and conflict
+        rows get their ID number's. `state` is recorded in the same transaction, and the
+        ledger rows of records seen again by batches `first < n <= last` (`sightings`) get
+        their new `last_seen_at`.
 
-        A shard's write leaves the years' write numbers to `finish_full`: every shard would
-        otherwise update the same few rows, and on PostgreSQL wait for each other's commits.
+        A shard's write leaves the counts and the years' write numbers to `finish_full`: every
+        shard would otherwise update the same few rows, and on PostgreSQL wait for each
+        other's commits.
         """
         frames = {
             "completion": completion.assign(pull_year=completion.get("pull_year", pd.NA)),
@@ -215,12 +219,10 @@ class Ledger(PipelineState):
                 self.dialect.clear(conn, [*frames, "ledger_count"])
                 self._insert_outputs(conn, frames)
                 self._count(conn, "TRUE", ())
-            else:
-                before = self._counted(conn, in_shard(scope))
+            else:  # a step run again finds its shard's rows of the first try
                 for name in frames:
-                    conn.exec_driver_sql(f"DELETE FROM {name} WHERE {in_shard(scope)}")
-                self._insert_outputs(conn, frames)
-                self._count(conn, in_shard(scope), before)
+                    conn.exec_driver_sql(f"DELETE FROM {_next(name)} WHERE {in_shard(scope)}")
+                self._insert_outputs(conn, frames, into=_next)
             if scope is None:
                 years = {int(y) for y in frames["hours_bank"]["year"]}
                 years |= {int(y) for y in frames["completion"]["credited_year"].dropna()}
@@ -235,11 +237,55 @@ class Ledger(PipelineState):
             if state is not None:
                 self._record_state(conn, state)
 
-    def _insert_outputs(self, conn: Connection, frames: Mapping[str, pd.DataFrame]) -> None:
+    def _insert_outputs(
+        self,
+        conn: Connection,
+        frames: Mapping[str, pd.DataFrame],
+        into: Callable[[str], str] = str,
+    ) -> None:
         for name, frame in frames.items():
             order = WRITE_ORDER.get(name, PRIMARY_KEYS[name])
             ordered = frame.sort_values(list(order), kind="stable")
-            self._bulk_insert(conn, name, ordered, FRAME_DTYPES[name], name)
+            self._bulk_insert(conn, into(name), ordered, FRAME_DTYPES[name], name)
+
+    def begin_full(self) -> None:
+        """Empty tables beside the outputs for a full refresh's shards to fill (each with an
+        index on `person_bucket` alone, so a shard's rows are found again). Filling unindexed
+        tables and indexing them once in `finish_full` costs a fraction of replacing every
+        row in place through every index: at 1M records on PostgreSQL, 2.3 s to insert and
+        3.8 s to index against about 6 s per shard of 250,000 rows."""
+        with self.transaction() as conn:
+            for name in OUTPUT_TABLES:
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_next(name)}")
+                self.dialect.create_unindexed(conn, _next(name), TABLES[name])
+                conn.exec_driver_sql(
+                    f"CREATE INDEX {_next(name)}_bucket ON {_next(name)} (person_bucket)"
+                )
+
+    def finish_full(self, state: LedgerState) -> None:
+        """After every shard of a full refresh, in one transaction: the filled tables replace
+        the outputs and get their keys and indexes, the ledger is counted again, every year
+        gets a new write number and `state` is recorded (until then the outputs are the old
+        ones, and the next run starts over). The tables' statistics are taken again, so that
+        the nights' planners pick the narrow indexes (a person's rows, not a year's)."""
+        with self.transaction() as conn:
+            for name in OUTPUT_TABLES:
+                table = TABLES[name]
+                conn.exec_driver_sql(f"DROP TABLE {name}")
+                conn.exec_driver_sql(f"ALTER TABLE {_next(name)} RENAME TO {name}")
+                conn.exec_driver_sql(f"DROP INDEX {_next(name)}_bucket")
+                self.dialect.add_primary_key(conn, table)
+                for index in sorted(table.indexes, key=lambda i: str(i.name)):
+                    index.create(conn)
+            self.dialect.clear(conn, ["ledger_count"])
+            self._count(conn, "TRUE", ())
+            found = conn.exec_driver_sql(
+                "SELECT DISTINCT year FROM hours_bank UNION "
+                "SELECT DISTINCT credited_year FROM completion WHERE credited_year IS NOT NULL"
+            ).scalars()
+            self._mark_years(conn, {int(y) for y in found}, every=True)
+            self._record_state(conn, state)
+            conn.exec_driver_sql("ANALYZE")
 
     def _replace_scope(
         self, conn: Connection, frames: Mapping[str, pd.DataFrame], scope: Scope
@@ -359,6 +405,11 @@ class Ledger(PipelineState):
             self._bulk_insert(
                 conn, "reconciliation", frame, FRAME_DTYPES["reconciliation"], "reconciliation"
             )
+
+
+def _next(name: str) -> str:
+    """The table a full refresh fills in place of output table `name`."""
+    return f"{name}_next"
 
 
 def _summed(counts: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

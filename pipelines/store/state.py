@@ -46,20 +46,6 @@ class PipelineState(Database):
             ).one_or_none()
         return None if row is None else LedgerState(int(row[0]), str(row[1]))
 
-    def finish_full(self, state: LedgerState) -> None:
-        """After every shard of a full refresh: record `state` and give every year a new
-        write number, in one transaction (until then the next run starts over). The tables'
-        statistics are taken again, so that the nights' planners pick the narrow indexes (a
-        person's rows, not a year's)."""
-        with self.transaction() as conn:
-            found = conn.exec_driver_sql(
-                "SELECT DISTINCT year FROM hours_bank UNION "
-                "SELECT DISTINCT credited_year FROM completion WHERE credited_year IS NOT NULL"
-            ).scalars()
-            self._mark_years(conn, {int(y) for y in found}, every=True)
-            self._record_state(conn, state)
-            conn.exec_driver_sql("ANALYZE")
-
     def output_years(self) -> dict[int, int]:
         """Each year that has had outputs, with the number of the write that last changed it."""
         sql = f"SELECT name, seq FROM pipeline_state WHERE {_OUTPUT_YEARS}"

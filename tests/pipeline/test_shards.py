@@ -8,13 +8,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
 
 from pipelines.provincial import update_provincial
-from pipelines.refresh import refresh_outputs
+from pipelines.refresh import plan_refresh, refresh_outputs, refresh_shard, rules_fingerprint
 from pipelines.shards import BUCKETS, id_buckets, person_buckets, shards
 from pipelines.store import Store
 from sandbox.generator import Dataset, generate
 from schemas.raw import RAW_COLUMNS, TZ
+from schemas.tables import VERSION_TABLE, metadata
 
 OUTPUTS = ("completion", "hours_bank", "name_conflict")
 FIRST_PULL = pd.Timestamp("2026-01-01", tz=TZ)
@@ -96,6 +100,43 @@ def test_no_read_of_a_sharded_refresh_holds_more_than_one_shard(
 
     assert reads, "the refresh read nothing"
     assert max(reads) <= largest < len(raw) / 4
+
+
+def test_a_full_refresh_leaves_the_schema_of_the_metadata(store: Store) -> None:
+    refresh_outputs(store, full=True, shard_count=3)
+
+    with store.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        assert compare_metadata(context, metadata) == []
+        assert not [t for t in inspect(conn).get_table_names() if t.endswith("_next")]
+
+
+def test_a_shard_written_again_keeps_its_rows_once(store: Store) -> None:
+    plan = plan_refresh(store, rules_fingerprint(), full=True, shard_count=2)
+    store.begin_full()
+    for shard in (*plan.shards, plan.shards[0]):  # the first shard's step ran twice
+        refresh_shard(store, plan, shard)
+    store.finish_full(plan.state)
+    twice = {name: store.read_table(name) for name in OUTPUTS}
+
+    refresh_outputs(store, full=True, shard_count=2)
+
+    for name in OUTPUTS:
+        pd.testing.assert_frame_equal(twice[name], store.read_table(name), obj=name)
+
+
+def test_the_outputs_stay_as_they_were_until_the_last_shard_of_a_full_refresh(
+    store: Store,
+) -> None:
+    refresh_outputs(store, full=True, shard_count=2)
+    before = {name: store.read_table(name) for name in (*OUTPUTS, "ledger_count")}
+    plan = plan_refresh(store, rules_fingerprint(), full=True, shard_count=2)
+    store.begin_full()
+
+    refresh_shard(store, plan, plan.shards[0])  # the run dies before the second shard
+
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(frame, store.read_table(name), obj=name)
 
 
 def test_a_persons_records_share_a_bucket_whatever_form_their_id_number_takes() -> None:
