@@ -2,7 +2,7 @@
 the raw steps, peak RSS per stage from a 50 ms sampler, and py-spy profiles folded by stage.
 
 Stage times come from the instance's event log (STEP_START to STEP_SUCCESS/STEP_FAILURE of each
-step) and are split further by timing four store methods and `apply_rules` in this process:
+step) and are split further by timing the store's methods and `apply_rules` in this process:
 the raw steps into `pull` (fetch and decode) and `load_raw` (`Store.store_batch`), the ledger
 step into `read_raw`, `rules` and `load_outputs`. Whatever the run spends outside its steps or
 those timers is `overhead` (run start and end, resource setup, metadata).
@@ -136,6 +136,8 @@ def instrumented() -> Iterator[InnerTimers]:
         (Store, "raw_records", "read_raw"),
         (Store, "ledger_rows", "read_raw"),
         (Store, "replace_outputs", "load_outputs"),
+        (Store, "begin_full", "load_outputs"),
+        (Store, "finish_full", "load_outputs"),
         (Store, "append_reconciliation", "load_outputs"),
         (Store, "state_counts", "load_outputs"),
         (Store, "live_raw_counts", "load_outputs"),

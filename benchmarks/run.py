@@ -244,8 +244,8 @@ def benchmark(config: Config) -> dict[str, Any]:
             "sandbox": "separate process, rate limit off (the contract's 5 req/s for treewises "
             "would take ~1,000 s at 1M records), views warmed by one untimed fetch",
             "stages": "Dagster step events from the instance's event log, split inside by "
-            "timing Store.store_batch/raw_records/replace_outputs/append_reconciliation "
-            "and apply_rules",
+            "timing Store.store_batch/raw_records/replace_outputs/begin_full/finish_full/"
+            "append_reconciliation and apply_rules",
             "peak_memory": "RSS of the benchmark process (not the sandbox), sampled every 50 ms",
             "parallel": "the full run again into a fresh database under the multiprocess "
             "executor, one step per CPU at a time; pipeline_over_floor is its time, "
