@@ -341,9 +341,9 @@ class Ledger(PipelineState):
     def _count(self, conn: Connection, where: str, before: Collection[tuple[Any, ...]]) -> None:
         """Move `ledger_count` by what the rows meeting `where` count now less what they
         counted `before` the write: as many groups as the written rows fall in (a few hundred
-        for a night or a shard), whatever the ledger's size. Groups are moved in key order and
-        a group that falls to zero stays (the reads skip it), so shards writing at once on
-        PostgreSQL lock only the groups they move, all in the same order: no deadlock."""
+        for a night), whatever the ledger's size. Groups are moved in key order, and a group
+        that falls to zero stays (the reads skip it). A full refresh's shards move nothing:
+        `finish_full` counts the swapped-in ledger once."""
         delta: Counter[tuple[Any, ...]] = Counter()
         for *key, records in self._counted(conn, where):
             delta[tuple(key)] += int(records)
