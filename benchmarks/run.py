@@ -119,13 +119,14 @@ def _database(config: Config, engine: str, folder: Path, suffix: str = "") -> It
     try:
         yield database_url(config.postgres_admin_url, name)
     finally:
-        with psycopg.connect(config.postgres_admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(config.postgres_admin_url, name)
 
 
 def recreate_database(admin_url: str, name: str, template: str | None = None) -> None:
     """PostgreSQL database `name` made anew: empty, or a copy of `template` (whose sessions are
     ended first: PostgreSQL copies only a database nobody is connected to)."""
+    drop_database(admin_url, name)
+    copy = "" if template is None else f' TEMPLATE "{template}"'
     with psycopg.connect(admin_url, autocommit=True) as conn:
         if template is not None:
             conn.execute(
@@ -133,9 +134,13 @@ def recreate_database(admin_url: str, name: str, template: str | None = None) ->
                 "WHERE datname = %s AND pid <> pg_backend_pid()",
                 (template,),
             )
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        copy = "" if template is None else f' TEMPLATE "{template}"'
         conn.execute(f'CREATE DATABASE "{name}"{copy}')
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    """PostgreSQL database `name` gone, whoever is still connected to it."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def database_url(admin_url: str, name: str) -> str:

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from benchmarks.measure import STAGES
+from benchmarks.run import drop_database
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDS = 2_000
@@ -41,9 +41,8 @@ def nights(
         yield tuple(_printed([*command, action]) for action in ("build", "night", "night"))
     finally:
         if admin:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                for name in (database, f"{database}_history"):
-                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for name in (database, f"{database}_history"):
+                drop_database(admin, name)
 
 
 def _printed(command: list[str]) -> dict[str, Any]:
