@@ -1,9 +1,12 @@
 """Family tyjrp: asynchronous XLSX exports by completion date, HTTP Basic auth.
 
-One export job per calendar month: create it, poll its status with backoff (bounded), create it
-again when it fails (a bounded number of times), then download and read the sheet with
-python-calamine. Cell types matter: a numeric ID cell has lost its digits and must reach the
-rules as the float it is (`repr(float(cell))`), never as a guessed string of digits.
+One export job per `job_months` calendar months (12 in the spec: a job a year): create it, poll
+its status with backoff (bounded), create it again when it fails (a bounded number of times),
+then download the sheet and read it with python-calamine, `SHEET_ROWS` rows at a time, so that
+memory follows those rows and not the export (a year of `ta_tyjrp` at 10M records is 180,000
+rows, and decoding it whole took 1.4 GB). Cell types matter: a numeric ID cell has lost its
+digits and must reach the rules as the float it is (`repr(float(cell))`), never as a guessed
+string of digits.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -33,6 +36,8 @@ from schemas.raw import TIMESTAMP, TZ
 
 STATUSES = frozenset({"pending", "running", "done", "failed"})
 UNFINISHED = frozenset({"pending", "running"})
+SHEET_ROWS = 20_000
+"""Rows of an export decoded and yielded as one batch (the size the raw step stores at once)."""
 
 
 def pull(
@@ -44,7 +49,9 @@ def pull(
     today: date | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[Batch]:
-    """One batch per export job (`job_months` a job); its watermark is its last completion date.
+    """Batches of at most `SHEET_ROWS` rows per export job (`job_months` a job). A job's last
+    batch carries its last completion date as the watermark; the ones before it the watermark
+    that held before the job, so a pull stopped inside an export reads it again.
 
     `sleep` waits between status polls (tests pass a recorder).
     """
@@ -54,11 +61,17 @@ def pull(
         return
     auth = httpx.BasicAuth(client.settings.key, client.settings.secret)
     logged: set[str] = set()
+    held = request.watermark or decode.through_watermark(window[0] - timedelta(days=1))
     for first, last in decode.month_windows(*window, spec.options["job_months"]):
         response = _export(spec, client, auth, (first, last), progress, sleep)
-        records = _records(spec, client, response, request.year, first, last, logged)
-        progress(f"{spec.code} {first}..{last}: {len(records)} records")
-        yield Batch(records, decode.through_watermark(last))
+        header, rows = _sheet(client, response, spec.options["sheet"])
+        decode.check_columns(client, response, header, list(spec.options["fields"]), logged)
+        done = decode.through_watermark(last)
+        for body, final in _bodies(rows):
+            records = _records(spec, client, response, header, body, request.year, (first, last))
+            progress(f"{spec.code} {first}..{last}: {len(records)} records")
+            yield Batch(records, done if final else held)
+        held = done
 
 
 def _export(
@@ -138,16 +151,12 @@ def _records(
     spec: PlatformSpec,
     client: PlatformClient,
     response: httpx.Response,
+    header: list[str],
+    body: list[list[Any]],
     pull_year: int,
-    first: date,
-    last: date,
-    logged: set[str],
+    window: tuple[date, date],
 ) -> pd.DataFrame:
     options = spec.options
-    rows = _sheet(client, response, options["sheet"])
-    header = [str(cell) for cell in rows[0]]
-    decode.check_columns(client, response, header, list(options["fields"]), logged)
-    body = [row for row in rows[1:] if any(cell != "" for cell in row)]
     cells = pd.DataFrame(body, columns=header, dtype="object")
     id_column = options["id_column"]
     time_column = options["time_column"]
@@ -160,7 +169,7 @@ def _records(
         }
     )
     columns = decode.map_fields(wire, options)
-    decode.check_dates(client, response, columns["completed_at"], first, last)
+    decode.check_dates(client, response, columns["completed_at"], *window)
     records = [dict(zip(header, row, strict=True)) for row in body]
     return decode.raw_records(
         spec,
@@ -172,17 +181,38 @@ def _records(
     )
 
 
-def _sheet(client: PlatformClient, response: httpx.Response, name: str) -> list[list[Any]]:
+def _sheet(
+    client: PlatformClient, response: httpx.Response, name: str
+) -> tuple[list[str], Iterator[list[Any]]]:
+    """The sheet's header and its other rows, read one at a time from the top left cell (the
+    sheet's leading empty columns put back)."""
     try:
         workbook = CalamineWorkbook.from_filelike(io.BytesIO(response.content))
     except (CalamineError, ValueError, OSError) as exc:
         raise client.fail(response, f"not a readable workbook ({exc})") from exc
     if name not in workbook.sheet_names:
         raise client.fail(response, f"no sheet {name!r}; sheets {workbook.sheet_names}")
-    rows = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
-    if not rows:
+    sheet = workbook.get_sheet_by_name(name)
+    pad = [""] * (sheet.start[1] if sheet.start else 0)
+    rows = (pad + row for row in sheet.iter_rows())
+    header = next(rows, None)
+    if header is None:
         raise client.fail(response, f"sheet {name!r} has no header")
-    return rows
+    return [str(cell) for cell in header], rows
+
+
+def _bodies(rows: Iterator[list[Any]]) -> Iterator[tuple[list[list[Any]], bool]]:
+    """The non-blank rows in lists of at most `SHEET_ROWS`, each flagged when it is the last;
+    at least one list, empty when the sheet has no rows."""
+    body: list[list[Any]] = []
+    for row in rows:
+        if not any(cell != "" for cell in row):
+            continue
+        if len(body) == SHEET_ROWS:
+            yield body, False
+            body = []
+        body.append(row)
+    yield body, True
 
 
 def _times(cells: pd.Series, fmt: str) -> pd.Series:

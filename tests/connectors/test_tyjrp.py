@@ -212,6 +212,39 @@ def test_each_batch_watermark_is_its_month_end() -> None:
     assert marks == ["2022-01-31", "2022-02-28", "2022-03-15"]
 
 
+def test_an_export_longer_than_sheet_rows_comes_in_batches_of_that_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tyjrp, "SHEET_ROWS", 2)
+    rows = [[*TEXT_ROW[:4], f"课程{n}", *TEXT_ROW[5:]] for n in range(5)]
+    batches = run(ExportServer(file=workbook(rows)), today=date(2022, 1, 31))
+    assert [len(b.records) for b in batches] == [2, 2, 1]
+    assert pd.concat([b.records for b in batches])["course_title"].tolist() == [
+        f"课程{n}" for n in range(5)
+    ]
+
+
+def test_only_the_last_batch_of_an_export_moves_the_watermark(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tyjrp, "SHEET_ROWS", 1)
+    batches = run(ExportServer(), today=date(2022, 2, 10))
+    assert [(len(b.records), b.watermark["through"]) for b in batches] == [
+        (1, "2021-12-31"),
+        (1, "2022-01-31"),
+        (0, "2022-02-10"),
+    ]
+
+
+def test_a_resumed_export_keeps_the_stored_watermark_until_its_last_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tyjrp, "SHEET_ROWS", 1)
+    request = PullRequest.for_year(2022, watermark={"through": "2022-02-20"})
+    marks = [b.watermark["through"] for b in run(ExportServer(), request, job_months=12)]
+    assert marks == ["2022-03-15"]
+
+
 def test_resume_starts_35_days_before_the_watermark_end() -> None:
     server = ExportServer()
     run(server, request=PullRequest.for_year(2022, watermark={"through": "2022-02-28"}))
