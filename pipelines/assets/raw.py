@@ -4,6 +4,7 @@ unit registration forms with their register. Each batch is stored with its water
 
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -26,9 +27,10 @@ from pipelines.late import (
 from pipelines.metadata import masked_preview, table_schema
 from pipelines.progress import stored_message
 from pipelines.resources import Database, FormsFolder, Platforms
+from pipelines.shards import SHARD_RECORDS
 from schemas.clock import current_year
 from schemas.platforms import FORMS, PlatformSpec, load_specs
-from schemas.raw import RAW_DTYPES
+from schemas.raw import RAW_DTYPES, empty
 from schemas.vocabulary import FIRST_YEAR
 
 # single-run backfills are what DESIGN.md asks for; their beta label is not news at every import
@@ -44,6 +46,36 @@ years = dg.StaticPartitionsDefinition([str(y) for y in range(FIRST_YEAR, current
 STORE_ROWS = 20_000
 RAW_KEY_COLUMNS = ("platform", "source_key", "pulled_at")
 """What the raw suite reads of the stored rows (kept in memory instead of read back)."""
+
+
+class StoredKeys:
+    """The stored rows' keys for the raw suite, validated a shard's worth at a time
+    (`SHARD_RECORDS`) and combined into one validation, so that a step pulling a platform's
+    whole history holds a shard's keys, not the history's."""
+
+    def __init__(self) -> None:
+        self.pending: list[pd.DataFrame] = []
+        self.size = 0
+        self.summaries: list[dict[str, Any]] = []
+        self.rows = 0
+
+    def add(self, records: pd.DataFrame) -> None:
+        self.pending.append(records[list(RAW_KEY_COLUMNS)])
+        self.size += len(records)
+        if self.size >= SHARD_RECORDS:
+            self._validate()
+
+    def validation(self) -> validation.Validation:
+        if self.pending or not self.summaries:
+            self._validate()
+        return validation.combine(self.summaries)
+
+    def _validate(self) -> None:
+        keys = pd.concat(self.pending) if self.pending else empty()[list(RAW_KEY_COLUMNS)]
+        keys = keys.drop_duplicates(["platform", "source_key"], keep="last")
+        self.summaries.append(validation.validate_raw(keys).summary())
+        self.rows += len(keys)
+        self.pending, self.size = [], 0
 
 
 def coalesce(batches: Iterator[Batch], rows: int = STORE_ROWS) -> Iterator[Batch]:
@@ -116,7 +148,7 @@ def raw_asset(spec: PlatformSpec) -> dg.AssetsDefinition:
         watermarks: dict[str, object] = {}
         late: dict[str, int] = {}
         last = pd.DataFrame(columns=list(RAW_DTYPES))
-        stored: list[pd.DataFrame] = []
+        stored = StoredKeys()
         this_year = current_year()
         for key in context.partition_keys:
             year = int(key)
@@ -144,7 +176,7 @@ def raw_asset(spec: PlatformSpec) -> dg.AssetsDefinition:
             for batch in batches:
                 crash_point("pull")
                 store.store_batch(spec.code, year, batch.records, batch.watermark)
-                stored.append(batch.records[list(RAW_KEY_COLUMNS)])
+                stored.add(batch.records)
                 keys.append(batch.records.loc[~batch.records["withdrawn"], "source_key"])
                 pulled[key] += len(batch.records)
                 watermarks[key] = dict(batch.watermark)
@@ -163,11 +195,9 @@ def raw_asset(spec: PlatformSpec) -> dg.AssetsDefinition:
                 "preview": dg.MetadataValue.md(masked_preview(last, ("raw_id",))),
             }
         )
-        rows = pd.concat(stored) if stored else last[list(RAW_KEY_COLUMNS)]
-        rows = rows.drop_duplicates(["platform", "source_key"], keep="last")
         spec_check = checks.raw_expectations(spec.code)
-        outcome = validation.validate_raw(rows)
-        yield from checks.expectations((spec_check, outcome, len(rows)), render=False)
+        outcome = stored.validation()
+        yield from checks.expectations((spec_check, outcome, stored.rows), render=False)
 
     return _raw
 
