@@ -90,7 +90,8 @@ def build(databases: Databases, records: int, seed: int) -> dict[str, object]:
     databases.keep()
     shutil.rmtree(history, ignore_errors=True)
     shutil.copytree(folder, history)
-    return {"history": str(history), **{k: full[k] for k in ("seconds", "records", "peak_mb")}}
+    keys = ("seconds", "records", "peak_mb", "stages", "steps")
+    return {"history": str(history), **{k: full[k] for k in keys}}
 
 
 def night(databases: Databases, records: int, seed: int) -> dict[str, object]:
