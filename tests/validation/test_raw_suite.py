@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from pipelines.assets import raw as raw_assets
 from pipelines.validation import RAW_SUITE, validate_raw
 from schemas.raw import SchemaError
 from tests.validation.frames import broken, raw, rows_of, validate_cases
@@ -105,3 +106,21 @@ def test_record_key_is_derived_from_platform_and_source_key_when_absent() -> Non
 def test_a_frame_without_a_required_column_is_a_schema_error() -> None:
     with pytest.raises(SchemaError, match="pulled_at"):
         validate_raw(raw().drop(columns="pulled_at"))
+
+
+def test_stored_keys_validated_a_shard_at_a_time_fail_where_one_validation_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(raw_assets, "SHARD_RECORDS", 2)
+    frame = raw().drop(columns="record_key")
+    frame.loc[2, "platform"] = "nowhere"
+    stored = raw_assets.StoredKeys()
+    for start in range(len(frame)):
+        stored.add(frame.iloc[start : start + 1])
+    combined, whole = stored.validation(), validate_raw(frame)
+    assert len(stored.summaries) == 2
+    assert (combined.success, combined.failed, combined.rows) == (
+        whole.success,
+        whole.failed,
+        whole.rows,
+    )
