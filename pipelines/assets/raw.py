@@ -57,7 +57,6 @@ class StoredKeys:
         self.pending: list[pd.DataFrame] = []
         self.size = 0
         self.summaries: list[dict[str, Any]] = []
-        self.rows = 0
 
     def add(self, records: pd.DataFrame) -> None:
         self.pending.append(records[list(RAW_KEY_COLUMNS)])
@@ -74,7 +73,6 @@ class StoredKeys:
         keys = pd.concat(self.pending) if self.pending else empty()[list(RAW_KEY_COLUMNS)]
         keys = keys.drop_duplicates(["platform", "source_key"], keep="last")
         self.summaries.append(validation.validate_raw(keys).summary())
-        self.rows += len(keys)
         self.pending, self.size = [], 0
 
 
@@ -197,7 +195,7 @@ def raw_asset(spec: PlatformSpec) -> dg.AssetsDefinition:
         )
         spec_check = checks.raw_expectations(spec.code)
         outcome = stored.validation()
-        yield from checks.expectations((spec_check, outcome, stored.rows), render=False)
+        yield from checks.expectations((spec_check, outcome, outcome.rows), render=False)
 
     return _raw
 
