@@ -28,6 +28,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from pipelines.memory import release_memory
 from pipelines.rules import RulesResult, apply_rules, completion_ledger, run_time
 from pipelines.rules.bank import EmployerTypes
 from pipelines.rules.clean import name_conflicts
@@ -277,5 +278,7 @@ def refresh_outputs(
     for shard in plan.shards:
         result = refresh_shard(store, plan, shard, config=config, employer_types=employer_types)
         people += int(result.completion["id_number"].nunique())
+        del result
+        release_memory()
     store.finish_full(plan.state)
     return Refresh("full", plan.batches, plan.records_changed, plan.records_changed, people, None)

@@ -24,6 +24,7 @@ from pipelines.late import (
     missed,
     repulls_whole,
 )
+from pipelines.memory import release_memory
 from pipelines.metadata import masked_preview, table_schema
 from pipelines.progress import stored_message
 from pipelines.resources import Database, FormsFolder, Platforms
@@ -181,6 +182,7 @@ def raw_asset(spec: PlatformSpec) -> dg.AssetsDefinition:
                 if len(batch.records):
                     last = batch.records
             context.log.info(stored_message(spec.code, key, pulled[key]))
+            release_memory()
             if known and late_counted:
                 late[key] = missed(pd.concat(keys) if keys else [], known)
                 context.log.info(f"{spec.code} {key}: {late[key]} late records the nights missed")

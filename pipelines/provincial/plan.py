@@ -33,6 +33,7 @@ import pandas as pd
 
 from connectors.pull import read_ahead
 from pipelines.crash import crash_point
+from pipelines.memory import release_memory
 from pipelines.provincial import xlsx
 from pipelines.provincial.atomic import fsync, write_files
 from pipelines.provincial.names import file_stems
@@ -190,6 +191,7 @@ def update_provincial(
             kept = {e: entries for e, entries in kept.items() if e not in renamed}
         batches = read_ahead(_batches(ledger, year, sizes, platforms), depth=1)
         done[year] = _write_year(written[year], year, stems, batches, source, kept)
+        release_memory()
     return Manifest(
         Path(out_dir),
         tuple(f for files in current.values() for f in files)
