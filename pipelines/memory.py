@@ -1,4 +1,5 @@
-"""Handing freed memory back to the system between units of work (a shard, a pull year).
+"""Handing freed memory back to the system between units of work (a shard, a pull year, a
+year of files).
 
 A process that runs step after step (the in-process executor, a celery worker) would otherwise
 hold the high-water mark of two allocators at once: pyarrow's pool (mimalloc, behind every
@@ -9,13 +10,12 @@ the pool released and the heap trimmed, 100 MB (docs/decisions.md, Person shards
 """
 
 import ctypes
-import ctypes.util
 
 import pyarrow as pa
 
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c"))
-_MALLOC_TRIM = getattr(_LIBC, "malloc_trim", None)
-"""glibc's; other C libraries (musl, macOS) return freed pages without being asked."""
+_MALLOC_TRIM = getattr(ctypes.CDLL(None), "malloc_trim", None)
+"""glibc's, from the symbols the process already has (`find_library` would run `ldconfig` at
+every import); other C libraries (musl, macOS) return freed pages without being asked."""
 
 
 def release_memory() -> None:

@@ -124,24 +124,15 @@ def ledger_part(context: dg.OpExecutionContext, database: Database, work: Ledger
         _keep(context, store, 0, refresh.result)
         return 1
     for shard in work.shards:
-        _recompute(context, store, work.plan, shard, types)
+        result = refresh_shard(store, work.plan, shard, employer_types=types)
+        _keep(context, store, shard.index, result)
+        context.log.info(
+            f"ledger shard {shard.label}: {len(result.completion)} records, "
+            f"{len(result.hours_bank)} person-years"
+        )
+        del result
         release_memory()
     return len(work.shards)
-
-
-def _recompute(
-    context: dg.OpExecutionContext,
-    store: Store,
-    plan: RefreshPlan,
-    shard: Shard,
-    types: pd.DataFrame | None,
-) -> None:
-    result = refresh_shard(store, plan, shard, employer_types=types)
-    _keep(context, store, shard.index, result)
-    context.log.info(
-        f"ledger shard {shard.label}: {len(result.completion)} records, "
-        f"{len(result.hours_bank)} person-years"
-    )
 
 
 def _keep(context: dg.OpExecutionContext, store: Store, index: int, result: RulesResult) -> None:

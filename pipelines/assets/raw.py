@@ -182,10 +182,10 @@ def raw_asset(spec: PlatformSpec) -> dg.AssetsDefinition:
                 if len(batch.records):
                     last = batch.records
             context.log.info(stored_message(spec.code, key, pulled[key]))
-            release_memory()
             if known and late_counted:
                 late[key] = missed(pd.concat(keys) if keys else [], known)
                 context.log.info(f"{spec.code} {key}: {late[key]} late records the nights missed")
+            release_memory()
         yield dg.MaterializeResult(
             metadata={
                 "records_pulled": sum(pulled.values()),
