@@ -283,8 +283,7 @@ class PostgreSQL(Dialect):
             conn.connection.driver_connection.cursor() as cursor,
             cursor.copy(f"COPY (SELECT {selected} {sql}) TO STDOUT (FORMAT csv)") as copy,
         ):
-            data = b"".join(bytes(block) for block in copy)
-        return frame_from_csv(data, dtypes)
+            return frame_from_csv(copy, dtypes)
 
     def plan_lookups(self, conn: Connection) -> None:
         """Random page reads priced as the cached pages they are (`LOOKUP_PAGE_COST`). At the

@@ -8,7 +8,8 @@ replacement character) and keep the same rows, the loss visible.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -92,14 +93,20 @@ def frame_from_columns(
     return pd.DataFrame(out)
 
 
-def frame_from_csv(data: bytes, dtypes: Mapping[str, str]) -> pd.DataFrame:
+Block = bytes | bytearray | memoryview
+
+
+def frame_from_csv(blocks: Iterable[Block], dtypes: Mapping[str, str]) -> pd.DataFrame:
     """PostgreSQL's `COPY … TO STDOUT (FORMAT csv)` back to a frame (quoted "" is text, bare
-    is NULL; booleans are `t`/`f`)."""
-    if not data:
+    is NULL; booleans are `t`/`f`). The blocks are parsed as they arrive, so a shard's CSV is
+    never held whole beside the table parsed from it."""
+    blocks = iter(blocks)
+    first = next(blocks, None)
+    if first is None:
         return frame_from_columns({c: [] for c in dtypes}, dtypes)
-    table = pacsv.read_csv(
-        io.BytesIO(data),
-        read_options=pacsv.ReadOptions(column_names=list(dtypes)),
+    reader = pacsv.open_csv(
+        io.BufferedReader(_BlockStream(itertools.chain([first], blocks)), CSV_READ_BYTES),
+        read_options=pacsv.ReadOptions(column_names=list(dtypes), block_size=CSV_BLOCK_BYTES),
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             column_types={
@@ -113,7 +120,35 @@ def frame_from_csv(data: bytes, dtypes: Mapping[str, str]) -> pd.DataFrame:
             false_values=["f"],
         ),
     )
+    table = reader.read_all()
     return frame_from_columns({c: table.column(c) for c in dtypes}, dtypes)
+
+
+CSV_READ_BYTES = 1 << 20
+CSV_BLOCK_BYTES = 8 << 20
+"""Arrow parses the CSV 8 MB at a time, read from the database's blocks 1 MB at a time."""
+
+
+class _BlockStream(io.RawIOBase):
+    """The database's CSV blocks as a readable stream, for Arrow's streaming reader."""
+
+    def __init__(self, blocks: Iterator[Block]) -> None:
+        self._blocks = blocks
+        self._rest = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: bytearray | memoryview) -> int:
+        while not self._rest:
+            block = next(self._blocks, None)
+            if block is None:
+                return 0
+            self._rest = memoryview(block).cast("B")
+        size = min(len(target), len(self._rest))
+        memoryview(target).cast("B")[:size] = self._rest[:size]
+        self._rest = self._rest[size:]
+        return size
 
 
 def _text_array(values: Sequence[Any] | pa.Array) -> pa.Array:

@@ -12,7 +12,7 @@ from python_calamine import CalamineWorkbook
 
 from pipelines import provincial
 from pipelines.provincial import HOURS_HEADER, NUMERIC_COLUMNS
-from pipelines.store import NUL_REPLACEMENT, Store
+from pipelines.store import NUL_REPLACEMENT, Store, values
 from schemas.ledger import COMPLETION_DTYPES
 from schemas.platforms import PLATFORMS
 from schemas.raw import RAW_DTYPES
@@ -78,6 +78,22 @@ def test_nul_is_stored_as_the_replacement_character_on_both_engines(store: Store
     store.store_batch("ta_yx", 2022, raw_frame(raw_row("1", name="张\x00三")), {})
 
     assert store.raw_records()["name"].tolist() == [f"张{NUL_REPLACEMENT}三"]
+
+
+def test_csv_cut_anywhere_into_blocks_reads_back_unchanged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL's COPY sends its CSV in blocks that cut values anywhere, and Arrow parses
+    it in blocks of its own as it arrives."""
+    monkeypatch.setattr(values, "CSV_BLOCK_BYTES", 16_384)
+    dtypes = {"text": "str", "number": "Int64"}
+    frame = pd.DataFrame({"text": [*HOSTILE, None] * 20, "number": range(len(HOSTILE) * 20 + 20)})
+    frame = frame.astype(dtypes)
+    csv = b"".join(chunk for _, chunk in values.csv_chunks(values.prepare(frame, dtypes), 7))
+
+    blocks = [csv[start : start + 5] for start in range(0, len(csv), 5)]
+
+    pd.testing.assert_frame_equal(values.frame_from_csv(blocks, dtypes), frame)
 
 
 def openpyxl_text(value: str | None) -> str:
