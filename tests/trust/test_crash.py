@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -65,13 +66,23 @@ VOLATILE_MANIFEST = frozenset({"sha256", "digest", "bytes", "source"})
 _references: dict[tuple[str, ...], dict[str, object]] = {}
 
 
+@dataclass
+class Run:
+    """A sync in its own process. Its stderr goes to a file, not a pipe: a run killed as it
+    starts a step can leave Dagster's `tail -F` of the step's log behind, which would hold a
+    pipe open, and a test reading it to its end would wait for ever."""
+
+    process: subprocess.Popen[bytes]
+    stderr: Path
+
+
 def run(
     served: Sandbox,
     root: Path,
     database_url: str,
     command: tuple[str, ...] = SYNC,
     **extra: str,
-) -> subprocess.Popen[str]:
+) -> Run:
     env = {
         **os.environ,
         **served.env(),
@@ -83,24 +94,27 @@ def run(
         "XUESHI_EXECUTOR": "in_process",
         **extra,
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", *command],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    stderr = root / f"sync-{time.monotonic_ns()}.err"
+    with stderr.open("w", encoding="utf-8") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipelines.cli", *command],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    return Run(process, stderr)
 
 
-def finished(process: subprocess.Popen[str]) -> int:
+def finished(started: Run) -> int:
     try:
-        _, err = process.communicate(timeout=600)
+        started.process.wait(timeout=600)
     except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
+        started.process.kill()
+        started.process.wait()
         raise
-    assert process.returncode in (0, EXIT_CODE, -signal.SIGKILL), err[-2000:]
-    return process.returncode
+    err = started.stderr.read_text(encoding="utf-8")
+    assert started.process.returncode in (0, EXIT_CODE, -signal.SIGKILL), err[-2000:]
+    return started.process.returncode
 
 
 def picture(root: Path, database_url: str) -> tuple[dict[str, pd.DataFrame], dict[str, object]]:
@@ -172,12 +186,12 @@ def test_a_run_killed_at_a_seeded_random_moment_converges_when_run_again(
     database_url: str,
 ) -> None:
     delay = random.Random(SEED + kill).uniform(2.0, float(reference["seconds"]))
-    process = run(served, tmp_path, database_url)
+    started = run(served, tmp_path, database_url)
     try:
-        process.wait(timeout=delay)
+        started.process.wait(timeout=delay)
     except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGKILL)
-    finished(process)
+        started.process.send_signal(signal.SIGKILL)
+    finished(started)
     assert finished(run(served, tmp_path, database_url)) == 0
     assert_converged(tmp_path, database_url, reference)
 
