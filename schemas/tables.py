@@ -194,7 +194,6 @@ raw_record = _table(
     "raw_record",
     Column("batch_seq", BigInteger(), nullable=False, server_default="0"),
     Column("seen_batch", BigInteger(), nullable=False, server_default="0"),
-    Column("content_digest", BigInteger(), nullable=True),
     Index(None, "platform", "pull_year", "withdrawn", "source_key"),
     Index(None, "batch_seq"),
     Index(None, "seen_batch", "record_key", "last_seen_at"),
@@ -203,8 +202,7 @@ raw_record = _table(
 )
 """`batch_seq`: the store batch that last changed the row, so the ledger folds in only changes;
 `seen_batch`: the last batch that saw it (its `last_seen_at` reaches the ledger from there,
-read from the index alone); `content_digest`: a hash of what the row says (`raw.content_digest`),
-so a record sent again unchanged is known without comparing its columns (null: not known).
+read from the index alone).
 A partition's live records are counted, and its live keys read, from one index alone."""
 watermark = _table("watermark")
 _TIME_BOUND = text(f"reason = '{TIME_BOUND_REASON}'")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, bindparam, inspect, text
+from sqlalchemy import Connection, inspect, text
 
 from pipelines.rules.versions import VERSION_ORDER, order_versions
 from pipelines.shards import Shard, person_buckets
@@ -30,11 +30,6 @@ _SIGHTING = {
     for c in ("record_key", "updated_at", "pulled_at", "last_seen_at")
 }
 """What `_sighting` needs of a row the upsert left alone."""
-_DIGEST = "content_digest"
-_WRITTEN = {**FRAME_DTYPES["raw_record"], _DIGEST: "int64"}
-"""The columns a raw row is written with: the frame's and its content digest."""
-_SAMPLE = 32
-"""Keys looked up to tell a batch of records sent again from one of new records."""
 # Raw columns a bare withdrawal (a row gone from a full snapshot) leaves null.
 _RAW_DATA_COLUMNS: tuple[str, ...] = tuple(
     c
@@ -78,7 +73,6 @@ class RawRecords(PipelineState):
             )
         stage = _latest_versions(frame)
         stage["person_bucket"] = person_buckets(stage["raw_id"], stage["record_key"])
-        stage[_DIGEST] = content_digest(stage)
         state = json.dumps(dict(watermark), ensure_ascii=False, sort_keys=True)
         with self.transaction() as conn:
             batch = self._next_batch(conn)
@@ -102,34 +96,53 @@ class RawRecords(PipelineState):
         written whole, with the batch's number as `batch_seq` when their content changed (a
         platform that sends a whole year again every night changes nothing for the ledger);
         every other row seen again gets only its sighting (`_sighting`), which spares the
-        engine rewriting each index of an unchanged row.
+        engine rewriting each index of an unchanged row. The sightings go by key lookups: on
+        SQLite an `UPDATE … FROM` a stage filled with the four columns it needs (its planner
+        probes the key); on PostgreSQL a second upsert from the stage (its planner would
+        hash-join a whole `raw_record` for an `UPDATE … FROM`).
 
-        Rows go straight in where the engine upserts in bulk (SQLite, `_upsert_in_bulk`) or on
-        a partition's first load (`_first_load`); otherwise, or when a bare withdrawal needs
-        the stored values first, through a staging table, and the sightings by a second upsert
-        from it (PostgreSQL's planner would hash-join a whole `raw_record` for an
-        `UPDATE … FROM`). A bare withdrawal's digest is left null: its content is the stored
-        row's, which only the database holds.
+        Rows go straight in where the engine upserts in bulk (SQLite) or on a partition's first
+        load (`_first_load`); otherwise, or when a bare withdrawal needs the stored values
+        first, through a staging table.
         """
+        dtypes = FRAME_DTYPES["raw_record"]
         numbers = {"batch_seq": int(batch), "seen_batch": int(batch)}
+        upsert = _upsert_clause(self.dialect, batch)
         if not stage[_BARE].any():
             if self.dialect.upsert_in_bulk:
-                self._upsert_in_bulk(conn, stage, batch, numbers)
+                written = self._bulk_insert(
+                    conn,
+                    "raw_record",
+                    stage,
+                    dtypes,
+                    "raw_record:rows",
+                    constants=numbers,
+                    suffix=upsert,
+                )
+                if written < len(stage):
+                    self.dialect.empty_copy(conn, _STAGE, "raw_record", _BARE)
+                    self._bulk_insert(conn, _STAGE, stage, _SIGHTING, "raw_record:sightings")
+                    conn.exec_driver_sql(
+                        f"UPDATE raw_record SET {_sighting(self.dialect, batch, 'seen')} "
+                        f"FROM {_STAGE} AS seen WHERE seen.record_key = raw_record.record_key "
+                        f"AND raw_record.seen_batch <> {int(batch)}"
+                    )
+                    conn.exec_driver_sql(f"DROP TABLE {_STAGE}")
                 return
             if self._first_load(conn, stage, numbers):
                 return
         self.dialect.empty_copy(conn, _STAGE, "raw_record", _BARE)
-        self._bulk_insert(conn, _STAGE, stage, {**_WRITTEN, _BARE: "bool"}, "raw_record:rows")
+        self._bulk_insert(conn, _STAGE, stage, {**dtypes, _BARE: "bool"}, "raw_record:rows")
         kept = ", ".join(f"{quote(c)} = stored.{quote(c)}" for c in _RAW_KEPT_ON_WITHDRAWAL)
         conn.exec_driver_sql(
-            f"UPDATE {_STAGE} SET {kept}, {_DIGEST} = NULL FROM raw_record AS stored "
+            f"UPDATE {_STAGE} SET {kept} FROM raw_record AS stored "
             f"WHERE {_STAGE}.{_BARE} AND stored.record_key = {_STAGE}.record_key"
         )
         insert = (
-            f"INSERT INTO raw_record ({column_list([*_WRITTEN, *numbers])}) "
-            f"SELECT {column_list(_WRITTEN)}, {int(batch)}, {int(batch)} FROM {_STAGE} WHERE true "
+            f"INSERT INTO raw_record ({column_list([*dtypes, *numbers])}) "
+            f"SELECT {column_list(dtypes)}, {int(batch)}, {int(batch)} FROM {_STAGE} WHERE true "
         )
-        written = conn.exec_driver_sql(insert + _upsert_clause(self.dialect, batch)).rowcount
+        written = conn.exec_driver_sql(insert + upsert).rowcount
         if written < len(stage):
             conn.exec_driver_sql(
                 f"{insert} ON CONFLICT (record_key) DO UPDATE SET "
@@ -137,59 +150,6 @@ class RawRecords(PipelineState):
                 f"WHERE raw_record.seen_batch <> {int(batch)}"
             )
         conn.exec_driver_sql(f"DROP TABLE {_STAGE}")
-
-    def _upsert_in_bulk(
-        self, conn: Connection, stage: pd.DataFrame, batch: int, numbers: Mapping[str, int]
-    ) -> None:
-        """SQLite: the rows go to the upsert as they are, and the sightings of the rows it left
-        alone by an `UPDATE … FROM` a narrow stage (its planner probes the key). A batch mostly
-        of stored records (a platform sending a year again) stages its sightings first, with
-        each row's content digest: a row whose digest matches the stored one skips the wide
-        upsert, which would bind every column of it only to leave it alone."""
-        sightings = {**_SIGHTING, _DIGEST: "int64"}
-        staged = self._mostly_stored(conn, stage["record_key"])
-        rows = stage
-        if staged:
-            self.dialect.empty_copy(conn, _STAGE, "raw_record", _BARE)
-            self._bulk_insert(conn, _STAGE, stage, sightings, "raw_record:sightings")
-            unchanged = conn.exec_driver_sql(
-                f"SELECT seen.record_key FROM {_STAGE} AS seen JOIN raw_record AS stored "
-                f"ON stored.record_key = seen.record_key AND stored.{_DIGEST} = seen.{_DIGEST}"
-            ).scalars()
-            rows = stage[~stage["record_key"].isin(list(unchanged))]
-        written = self._bulk_insert(
-            conn,
-            "raw_record",
-            rows,
-            _WRITTEN,
-            "raw_record:rows",
-            constants=numbers,
-            suffix=_upsert_clause(self.dialect, batch),
-        )
-        if written == len(stage) and not staged:
-            return
-        if not staged:
-            self.dialect.empty_copy(conn, _STAGE, "raw_record", _BARE)
-            self._bulk_insert(conn, _STAGE, stage, sightings, "raw_record:sightings")
-        conn.exec_driver_sql(
-            f"UPDATE raw_record SET {_sighting(self.dialect, batch, 'seen')} "
-            f"FROM {_STAGE} AS seen WHERE seen.record_key = raw_record.record_key "
-            f"AND raw_record.seen_batch <> {int(batch)}"
-        )
-        conn.exec_driver_sql(f"DROP TABLE {_STAGE}")
-
-    def _mostly_stored(self, conn: Connection, keys: pd.Series) -> bool:
-        """Whether most of a batch is stored already, from a few keys spread over it."""
-        sample = keys.iloc[:: max(1, len(keys) // _SAMPLE)].head(_SAMPLE).tolist()
-        if not sample:
-            return False
-        stored = conn.execute(
-            text("SELECT COUNT(*) FROM raw_record WHERE record_key IN :keys").bindparams(
-                bindparam("keys", expanding=True)
-            ),
-            {"keys": sample},
-        ).scalar_one()
-        return 2 * int(stored) > len(sample)
 
     def _first_load(
         self, conn: Connection, stage: pd.DataFrame, numbers: Mapping[str, int]
@@ -218,7 +178,7 @@ class RawRecords(PipelineState):
                     conn,
                     "raw_record",
                     stage,
-                    _WRITTEN,
+                    FRAME_DTYPES["raw_record"],
                     "raw_record:rows",
                     constants=numbers,
                 )
@@ -365,24 +325,15 @@ def _upsert_clause(dialect: Dialect, batch: int) -> str:
     )
     updates = [f"{quote(c)} = excluded.{quote(c)}" for c in _RAW_VERSIONED]
     updates += [
-        f"{_DIGEST} = excluded.{_DIGEST}",
         "last_seen_at = excluded.last_seen_at",
         f"seen_batch = {int(batch)}",
         f"batch_seq = CASE WHEN {changed} THEN {int(batch)} ELSE raw_record.batch_seq END",
     ]
     payload = f"raw_record.payload {dialect.is_distinct} excluded.payload"
-    digest = f"raw_record.{_DIGEST} {dialect.is_distinct} excluded.{_DIGEST}"
     return (
         f"ON CONFLICT (record_key) DO UPDATE SET {', '.join(updates)} "
-        f"WHERE ({_newer(dialect)}) AND ({changed} OR {payload} OR {digest})"
+        f"WHERE ({_newer(dialect)}) AND ({changed} OR {payload})"
     )
-
-
-def content_digest(frame: pd.DataFrame) -> pd.Series:
-    """A 64-bit hash of what each row says (`_RAW_CONTENT` and the payload), stable across
-    processes and runs: equal digests mean a record sent again unchanged."""
-    hashed = pd.util.hash_pandas_object(frame[[*_RAW_CONTENT, "payload"]], index=False)
-    return pd.Series(hashed.to_numpy().view("int64"), index=frame.index)
 
 
 def _latest_versions(frame: pd.DataFrame) -> pd.DataFrame:

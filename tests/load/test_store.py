@@ -17,7 +17,6 @@ from pipelines.rules.versions import latest_versions
 from pipelines.shards import id_buckets
 from pipelines.store import Progress, Scope, Store, default_database_url
 from pipelines.store.dialect import LOOKUP_PAGE_COST
-from pipelines.store.raw import content_digest
 from schemas.tables import TABLES, VERSION_TABLE, UtcDateTime, metadata
 from tests.load.frames import (
     at,
@@ -97,7 +96,7 @@ def test_migrate_on_an_existing_database_keeps_its_rows(database_url: str) -> No
     assert_same_tables({"raw": before}, {"raw": store.read_table("raw_record", columns=columns)})
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM xueshi_schema_version")).scalar() == (
-            "0012"
+            "0011"
         )
     store.dispose()
 
@@ -371,58 +370,6 @@ def test_the_same_version_pulled_again_moves_only_its_pull_and_sighting(store: S
     with store.engine.connect() as conn:
         numbers = conn.exec_driver_sql("SELECT batch_seq, seen_batch FROM raw_record").one()
     assert tuple(numbers) == (1, 2)
-
-
-def batch_numbers(store: Store) -> dict[str, tuple[int, int]]:
-    with store.engine.connect() as conn:
-        rows = conn.exec_driver_sql("SELECT record_key, batch_seq, seen_batch FROM raw_record")
-        return {key: (changed, seen) for key, changed, seen in rows}
-
-
-def test_a_batch_sent_again_changes_only_its_changed_row(store: Store) -> None:
-    store.store_batch("ta_yx", 2022, raw_frame(*(raw_row(k) for k in "123")), {})
-    later = at("2022-09-01")
-
-    again = [raw_row(k, pulled_at=later) for k in "13"] + [
-        raw_row("2", score=60.0, updated_at=at("2022-08-01"), pulled_at=later)
-    ]
-    store.store_batch("ta_yx", 2022, raw_frame(*again), {})
-
-    rows = store.raw_records().set_index("source_key")
-    assert rows["score"].to_dict() == {"1": 90.0, "2": 60.0, "3": 90.0}
-    assert (rows["last_seen_at"] == later).all()
-    assert batch_numbers(store) == {"ta_yx:1": (1, 2), "ta_yx:2": (2, 2), "ta_yx:3": (1, 2)}
-
-
-def test_a_row_stored_without_a_digest_gets_it_when_sent_again_unchanged(store: Store) -> None:
-    store.store_batch("ta_yx", 2022, raw_frame(raw_row("1")), {})
-    with store.transaction() as conn:
-        conn.exec_driver_sql("UPDATE raw_record SET content_digest = NULL")
-    again = raw_frame(raw_row("1", pulled_at=at("2022-09-01")))
-
-    store.store_batch("ta_yx", 2022, again, {})
-
-    with store.engine.connect() as conn:
-        stored = conn.exec_driver_sql("SELECT content_digest FROM raw_record").scalar_one()
-    assert stored == content_digest(again).iloc[0]
-    assert batch_numbers(store) == {"ta_yx:1": (1, 2)}
-
-
-def test_the_content_digest_ignores_when_a_row_was_pulled() -> None:
-    digests = content_digest(raw_frame(raw_row("1"), raw_row("1", pulled_at=at("2022-09-01"))))
-
-    assert digests.iloc[0] == digests.iloc[1]
-
-
-@pytest.mark.parametrize(
-    "change",
-    [{"score": 91.0}, {"name": "张叁"}, {"withdrawn": True}, {"payload": '{"recordId":"1 "}'}],
-    ids=["score", "name", "withdrawn", "payload"],
-)
-def test_the_content_digest_tells_any_change_in_what_a_row_says(change: dict[str, Any]) -> None:
-    digests = content_digest(raw_frame(raw_row("1"), raw_row("1", **change)))
-
-    assert digests.iloc[0] != digests.iloc[1]
 
 
 def test_a_tombstone_beats_its_twin_stored_before_it(store: Store) -> None:
