@@ -11,6 +11,11 @@ the pool released and the heap trimmed, 100 MB (docs/decisions.md, Person shards
 Cyclic garbage is collected first. Each Great Expectations validation leaves reference cycles
 that hold its frame; CPython's oldest generation is collected only after many allocations, so
 at 10M records a process running 40 shards kept about 70 MB more after every shard.
+
+A full collection walks every object the collector tracks, and about 400,000 of them are the
+imported libraries (Dagster, pandas, Great Expectations), alive for the whole process: 0.25 s
+a collection, 17 s of a 300,000-record run. Once those are loaded they are frozen
+(`exempt_long_lived`), so that a collection walks only what was made since: 0.4 s in all.
 """
 
 import ctypes
@@ -21,6 +26,13 @@ import pyarrow as pa
 _MALLOC_TRIM = getattr(ctypes.CDLL(None), "malloc_trim", None)
 """glibc's, from the symbols the process already has (`find_library` would run `ldconfig` at
 every import); other C libraries (musl, macOS) return freed pages without being asked."""
+
+
+def exempt_long_lived() -> None:
+    """Leave out of every later collection what is alive now: call it once the libraries are
+    imported. What is frozen is still freed by its reference count; only cycles among frozen
+    objects would stay, and the modules' objects live as long as the process anyway."""
+    gc.freeze()
 
 
 def release_memory() -> None:

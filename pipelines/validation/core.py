@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from pipelines.memory import exempt_long_lived
 from schemas.raw import SchemaError
 
 if TYPE_CHECKING:
@@ -194,6 +195,8 @@ def _loading() -> threading.Thread:
 
 def _import() -> None:
     import great_expectations  # noqa: F401
+
+    exempt_long_lived()  # GX's last: the process has imported all it will
 
 
 def _context() -> AbstractDataContext:
