@@ -196,7 +196,7 @@ def _loading() -> threading.Thread:
 def _import() -> None:
     import great_expectations  # noqa: F401
 
-    exempt_long_lived()  # GX's last: the process has imported all it will
+    exempt_long_lived()  # GX is the last and largest import: collections walk the run from here
 
 
 def _context() -> AbstractDataContext:
