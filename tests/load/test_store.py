@@ -339,6 +339,13 @@ def test_a_record_seen_again_after_a_withdrawal_is_restored(store: Store) -> Non
     assert not store.raw_records().iloc[0]["withdrawn"]
 
 
+def batch_numbers(store: Store) -> dict[str, tuple[int, int]]:
+    """Each raw row's (batch that last changed it, batch that last saw it), by record key."""
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT record_key, batch_seq, seen_batch FROM raw_record")
+        return {key: (changed, seen) for key, changed, seen in rows}
+
+
 def test_a_stale_version_pulled_later_changes_only_the_sighting(store: Store) -> None:
     newer = raw_row("1", score=60.0, updated_at=at("2022-08-01"), pulled_at=at("2022-08-02"))
     store.store_batch("ta_yx", 2022, raw_frame(newer), {})
@@ -352,9 +359,7 @@ def test_a_stale_version_pulled_later_changes_only_the_sighting(store: Store) ->
         at("2022-08-01"),
         at("2022-09-01"),
     )
-    with store.engine.connect() as conn:
-        numbers = conn.exec_driver_sql("SELECT batch_seq, seen_batch FROM raw_record").one()
-    assert tuple(numbers) == (1, 2)  # seen again by batch 2, changed by none after 1
+    assert batch_numbers(store) == {"ta_yx:1": (1, 2)}  # seen by 2, changed by none after 1
 
 
 def test_the_same_version_pulled_again_moves_only_its_pull_and_sighting(store: Store) -> None:
@@ -367,9 +372,22 @@ def test_the_same_version_pulled_again_moves_only_its_pull_and_sighting(store: S
     assert (row["pulled_at"], row["last_seen_at"]) == (at("2022-09-01"), at("2022-09-01"))
     moved = ["pulled_at", "last_seen_at"]
     pd.testing.assert_series_equal(row.drop(moved), stored.drop(moved))
-    with store.engine.connect() as conn:
-        numbers = conn.exec_driver_sql("SELECT batch_seq, seen_batch FROM raw_record").one()
-    assert tuple(numbers) == (1, 2)
+    assert batch_numbers(store) == {"ta_yx:1": (1, 2)}
+
+
+def test_a_batch_sent_again_changes_only_its_changed_row(store: Store) -> None:
+    store.store_batch("ta_yx", 2022, raw_frame(*(raw_row(k) for k in "123")), {})
+    later = at("2022-09-01")
+
+    again = [raw_row(k, pulled_at=later) for k in "13"] + [
+        raw_row("2", score=60.0, updated_at=at("2022-08-01"), pulled_at=later)
+    ]
+    store.store_batch("ta_yx", 2022, raw_frame(*again), {})
+
+    rows = store.raw_records().set_index("source_key")
+    assert rows["score"].to_dict() == {"1": 90.0, "2": 60.0, "3": 90.0}
+    assert (rows["last_seen_at"] == later).all()
+    assert batch_numbers(store) == {"ta_yx:1": (1, 2), "ta_yx:2": (2, 2), "ta_yx:3": (1, 2)}
 
 
 def test_a_tombstone_beats_its_twin_stored_before_it(store: Store) -> None:
